@@ -1,0 +1,116 @@
+"""The shapes-world vocabulary and a CLIP BPE tokenizer built from it.
+
+:func:`write_tokenizer` writes ``vocab.json`` and ``merges.txt`` in the format
+of OpenAI's CLIP tokenizer, so ``transformers.CLIPTokenizer.from_pretrained``
+loads it like a real checkpoint's. Every vocabulary word becomes one token;
+any other text still tokenizes, character by character.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .shapes import CLASSES, COLOURS
+
+SYNONYMS = {
+    "circle": ("disc", "round"),
+    "square": ("box", "block"),
+    "triangle": ("pyramid", "wedge"),
+    "diamond": ("rhombus", "lozenge"),
+    "star": ("pentagram", "starfish"),
+    "cross": ("plus", "x"),
+    "heart": ("love", "valentine"),
+    "crescent": ("moon", "sickle"),
+}
+"""Alternative names per class, for prompt experiments."""
+
+BACKGROUND_WORDS = ("background", "ground", "wall", "texture", "pattern", "stripes", "checkerboard", "floor", "surface", "nothing", "empty")
+
+WORDS = tuple(dict.fromkeys(
+    list(CLASSES) + [w for syn in SYNONYMS.values() for w in syn] + list(COLOURS) + list(BACKGROUND_WORDS) + [
+        "a", "an", "the", "of", "and", "with", "on", "in", "photo", "picture", "image", "drawing", "rendering",
+        "shape", "shapes", "object", "objects", "small", "large", "big", "plain", "textured", "scene",
+        "there", "is", "are", "one", "two", "three", "some", "this", "that", "it", "horse", "grass",
+    ]))
+"""Every word that tokenizes to a single token."""
+
+MODEL_MAX_LENGTH = 32
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """The byte → printable character table of GPT-2 / CLIP byte-level BPE."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def _apply_bpe(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Greedy BPE as CLIP applies it: repeatedly merge the lowest-ranked adjacent pair."""
+    while len(symbols) > 1:
+        pairs = [(ranks.get(p, float("inf")), i) for i, p in enumerate(zip(symbols, symbols[1:]))]
+        rank, i = min(pairs)
+        if rank == float("inf"):
+            break
+        first, second = symbols[i], symbols[i + 1]
+        merged, j = [], 0
+        while j < len(symbols):
+            if j < len(symbols) - 1 and symbols[j] == first and symbols[j + 1] == second:
+                merged.append(first + second)
+                j += 2
+            else:
+                merged.append(symbols[j])
+                j += 1
+        symbols = merged
+    return symbols
+
+
+def build_merges(words=WORDS) -> list[tuple[str, str]]:
+    """BPE merges under which every word of ``words`` is one token.
+
+    Merges are appended until a fixed point: a word that the current merges
+    leave split gets a merge of its first two pieces, which ranks last and so
+    only fires once nothing else applies. Shared prefixes cannot split a word.
+    """
+    merges: list[tuple[str, str]] = []
+    ranks: dict[tuple[str, str], int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for word in words:
+            pieces = _apply_bpe(list(word[:-1]) + [word[-1] + "</w>"], ranks)
+            while len(pieces) > 1:
+                pair = (pieces[0], pieces[1])
+                ranks[pair] = len(merges)
+                merges.append(pair)
+                changed = True
+                pieces = _apply_bpe(list(word[:-1]) + [word[-1] + "</w>"], ranks)
+    return merges
+
+
+def write_tokenizer(directory) -> Path:
+    """Write a CLIP tokenizer for the shapes world into ``directory`` and return it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    merges = build_merges()
+    chars = list(_bytes_to_unicode().values())
+    tokens = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges] + [BOS, EOS]
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    (directory / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = {
+        "tokenizer_class": "CLIPTokenizer", "model_max_length": MODEL_MAX_LENGTH,
+        "bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS,
+        "do_lower_case": True, "clean_up_tokenization_spaces": False,
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (directory / "special_tokens_map.json").write_text(json.dumps(
+        {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}, indent=2))
+    return directory

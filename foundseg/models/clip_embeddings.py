@@ -1,0 +1,56 @@
+"""CLIP image and text embeddings with a choice of image pooling.
+
+Real CLIP pools the CLS token. The shapes-world CLIP is trained with the mean
+of the patch tokens (its config says so under ``image_pooling``); both are
+available for any CLIP so experiments can compare them.
+"""
+from __future__ import annotations
+
+import torch
+
+POOLINGS = ("cls", "patch_mean")
+
+
+def default_pooling(model) -> str:
+    """The pooling a CLIP model was trained with: ``config.image_pooling``, else ``"cls"``."""
+    return getattr(model.config, "image_pooling", "cls")
+
+
+def pool_tokens(model, tokens: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Project the last hidden states ``tokens`` (B, 1 + N, D) into the joint space."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    post_ln = model.vision_model.post_layernorm
+    pooled = post_ln(tokens[:, 0]) if pooling == "cls" else post_ln(tokens[:, 1:]).mean(1)
+    return model.visual_projection(pooled)
+
+
+def image_embeddings(model, pixel_values: torch.Tensor, pooling: str | None = None) -> torch.Tensor:
+    """Projected image embeddings (B, P), not normalised; any image size (position embeddings interpolated)."""
+    size = model.config.vision_config.image_size
+    interpolate = tuple(pixel_values.shape[-2:]) != (size, size)
+    out = model.vision_model(pixel_values=pixel_values, interpolate_pos_encoding=interpolate)
+    return pool_tokens(model, out.last_hidden_state, pooling or default_pooling(model))
+
+
+def text_embeddings(model, tokenizer, texts: list[str]) -> torch.Tensor:
+    """Projected text embeddings (T, P), not normalised."""
+    if not texts:
+        raise ValueError("texts must hold at least one prompt")
+    device = model.text_projection.weight.device
+    ids = tokenizer(list(texts), padding="max_length", truncation=True, return_tensors="pt").to(device)
+    out = model.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask)
+    return model.text_projection(out.pooler_output)
+
+
+def pixel_values(images, device=None, dtype=torch.float32) -> torch.Tensor:
+    """CLIP-normalised (B, 3, H, W) tensor from uint8 images (B, H, W, 3) or one (H, W, 3) image."""
+    from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+    x = torch.as_tensor(images)
+    if x.ndim == 3:
+        x = x[None]
+    x = x.permute(0, 3, 1, 2).to(device=device, dtype=torch.float32) / 255.0
+    mean = torch.tensor(OPENAI_CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_CLIP_STD, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).to(dtype)

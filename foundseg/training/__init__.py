@@ -1,0 +1,48 @@
+"""Reproduce the shapes-world model zoo from scratch: ``python -m foundseg.training`` or ``foundseg zoo train``."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .clip import train_clip
+from .sd import train_sd
+
+__all__ = ["train_zoo", "train_clip", "train_sd"]
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by the finished ``tmp`` directory, so no half-written model is ever visible."""
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None = 2, **overrides) -> dict:
+    """Train shapes-clip, then shapes-sd on its text tower, into ``out_dir``; write ``train_log.json`` in each.
+
+    ``overrides`` may hold ``clip``, ``vae`` and ``unet`` dicts of settings (used by the tests to train tiny runs).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logs = {}
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".training-") as tmp:
+        tmp = Path(tmp)
+        start = time.perf_counter()
+        logs["shapes-clip"] = train_clip(tmp / "shapes-clip", seed, progress, **overrides.get("clip", {}))
+        logs["shapes-sd"] = train_sd(tmp / "shapes-sd", tmp / "shapes-clip", seed, progress,
+                                     overrides.get("vae"), overrides.get("unet"))
+        logs["total_wall_time_s"] = round(time.perf_counter() - start, 1)
+        for name in ("shapes-clip", "shapes-sd"):
+            (tmp / name / "train_log.json").write_text(json.dumps(dict(logs[name], torch=torch.__version__,
+                                                                       threads=torch.get_num_threads())))
+            _publish(tmp / name, out_dir / name)
+    return logs

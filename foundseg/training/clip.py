@@ -1,0 +1,144 @@
+"""Train ``shapes-clip``: a ``transformers.CLIPModel`` on shapes-world image–caption pairs.
+
+Recipe (see the model card): captions name shapes, sometimes colours; every
+caption whose objects are all in an image counts as a positive for it; the
+image embedding is the projected mean of the patch tokens; an auxiliary
+region loss contrasts windows of patch tokens around one object with a
+caption of the shapes inside the window. That auxiliary loss uses object
+positions, which real CLIP never sees.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+
+from ..data import shapes
+from ..data.vocab import MODEL_MAX_LENGTH, write_tokenizer
+from ..models.clip_embeddings import pixel_values, pool_tokens
+from .common import LossLog, seed_everything, training_pool, warmup_cosine
+
+SETTINGS = dict(size=32, patch=4, width=96, vision_layers=4, text_layers=3, heads=4, projection=64,
+                pool=60000, steps=1800, batch=128, lr=1e-3, warmup=100, weight_decay=0.1,
+                colour_prob=0.35, region_weight=1.0)
+
+
+def clip_config(tokenizer, s=SETTINGS) -> CLIPConfig:
+    """The shapes-clip architecture for ``tokenizer``'s vocabulary."""
+    common = dict(hidden_size=s["width"], intermediate_size=4 * s["width"], num_attention_heads=s["heads"])
+    text = dict(common, vocab_size=len(tokenizer), num_hidden_layers=s["text_layers"], max_position_embeddings=MODEL_MAX_LENGTH,
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    vision = dict(common, image_size=s["size"], patch_size=s["patch"], num_hidden_layers=s["vision_layers"])
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=s["projection"], image_pooling="patch_mean")
+
+
+def _phrase(objs, rng) -> str:
+    parts = [f"{shapes.article(c)} {c} {sh}" if c else f"{shapes.article(sh)} {sh}" for sh, c in objs]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return ("a photo of " + text) if rng.random() < 0.5 else text
+
+
+def _caption(objects, rng, colour_prob):
+    """A caption of a random subset of ``objects`` [(shape, colour)]; returns text and its requirements."""
+    objs = list(objects)
+    rng.shuffle(objs)
+    if rng.random() >= 0.5:
+        objs = objs[: rng.integers(1, len(objs) + 1)]
+    use_colour = rng.random() < colour_prob
+    reqs = [(sh, c if use_colour else None) for sh, c in objs]
+    return _phrase(reqs, rng), reqs
+
+
+def _positives(reqs_list, object_sets) -> torch.Tensor:
+    """pos[i, j]: caption j's requirements all hold in object set i."""
+    pos = torch.zeros(len(object_sets), len(reqs_list))
+    for i, objs in enumerate(object_sets):
+        for j, reqs in enumerate(reqs_list):
+            pos[i, j] = all(any(sh == o_sh and c in (None, o_c) for o_sh, o_c in objs) for sh, c in reqs)
+    return pos
+
+
+def _multi_positive_nce(img, txt, pos, scale):
+    logits = scale * F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T
+    i2t = -(pos / pos.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
+    t2i = -(pos.T / pos.T.sum(1, keepdim=True) * logits.T.log_softmax(1)).sum(1).mean()
+    return (i2t + t2i) / 2
+
+
+def _visible(sample):
+    """(shape, colour) of objects with visible pixels, and each one's visible pixel mask."""
+    out = []
+    for o in sample.objects:
+        m = sample.mask == o.class_id
+        if m.any():
+            out.append(((o.shape, o.colour), m))
+    return out
+
+
+def _region(sample, rng, grid, patch):
+    """A window of patch tokens around one object: token mask (grid²,) and the objects mostly inside."""
+    vis = _visible(sample)
+    (_, anchor) = vis[rng.integers(len(vis))]
+    ys, xs = np.nonzero(anchor)
+    w = int(rng.integers(3, 6))
+    ty = int(np.clip(round(ys.mean() / patch - w / 2), 0, grid - w))
+    tx = int(np.clip(round(xs.mean() / patch - w / 2), 0, grid - w))
+    window = np.zeros((grid, grid), bool)
+    window[ty:ty + w, tx:tx + w] = True
+    pix = np.kron(window, np.ones((patch, patch), bool))
+    frac = [(obj, (m & pix).sum() / m.sum()) for obj, m in vis]
+    inside = [obj for obj, f in frac if f > 0.5] or [max(frac, key=lambda t: t[1])[0]]
+    return torch.from_numpy(window.reshape(-1)), inside
+
+
+def train_clip(out_dir, seed: int = 0, progress: bool = True, **overrides) -> dict:
+    """Train shapes-clip into ``out_dir`` (model, tokenizer, preprocessing); return the training log summary."""
+    s = dict(SETTINGS, **overrides)
+    out_dir = Path(out_dir)
+    tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(out_dir))
+    gen = seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    model = CLIPModel(clip_config(tokenizer, s))
+    images, samples = training_pool(s["pool"], s["size"], seed, progress)
+    visible = [[obj for obj, _ in _visible(x)] for x in samples]
+    opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.98), weight_decay=s["weight_decay"])
+    sched = warmup_cosine(opt, s["warmup"], s["steps"])
+    grid = s["size"] // s["patch"]
+    log = LossLog("clip")
+    model.train()
+    for _ in tqdm(range(s["steps"]), desc="shapes-clip", disable=not progress):
+        idx = torch.randint(len(samples), (s["batch"],), generator=gen).numpy()
+        objs = [visible[i] for i in idx]
+        caps = [_caption(o, rng, s["colour_prob"]) for o in objs]
+        regions = [_region(samples[i], rng, grid, s["patch"]) for i in idx]
+        region_caps = [_caption(inside, rng, s["colour_prob"]) for _, inside in regions]
+        tokens = model.vision_model(pixel_values=pixel_values(images[idx])).last_hidden_state
+        img = pool_tokens(model, tokens, "patch_mean")
+        window = torch.stack([w for w, _ in regions]).float()
+        dense = model.vision_model.post_layernorm(tokens[:, 1:])
+        reg = model.visual_projection((dense * window[..., None]).sum(1) / window.sum(1, keepdim=True))
+        ids = tokenizer([c for c, _ in caps] + [c for c, _ in region_caps], padding="max_length", return_tensors="pt")
+        txt = model.text_projection(model.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).pooler_output)
+        scale = model.logit_scale.exp().clamp(max=100)
+        n = len(idx)
+        loss_img = _multi_positive_nce(img, txt[:n], _positives([r for _, r in caps], objs), scale)
+        loss_reg = _multi_positive_nce(reg, txt[n:], _positives([r for _, r in region_caps], [i for _, i in regions]), scale)
+        loss = loss_img + s["region_weight"] * loss_reg
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        log.add(image=loss_img.item(), region=loss_reg.item())
+    model.eval()
+    model.save_pretrained(out_dir)
+    preprocess = {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": s["size"]},
+                  "do_center_crop": True, "crop_size": {"height": s["size"], "width": s["size"]}, "do_rescale": True,
+                  "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                  "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "do_convert_rgb": True}
+    (out_dir / "preprocessor_config.json").write_text(json.dumps(preprocess, indent=2))
+    return dict(log.summary(), settings=s, seed=seed)

@@ -1,0 +1,138 @@
+"""Train ``shapes-sd``: an AutoencoderKL and a UNet2DConditionModel on the shapes world.
+
+The text encoder is shapes-clip's text tower, frozen, as Stable Diffusion
+uses CLIP's. The UNet learns the usual epsilon objective with 10% caption
+dropout for classifier-free guidance; the pipeline ships with a DDIM
+scheduler in Stable Diffusion's settings.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+from transformers import CLIPModel, CLIPTokenizer
+
+from ..data.vocab import write_tokenizer
+from .common import LossLog, seed_everything, training_pool, warmup_cosine
+
+VAE_SETTINGS = dict(size=32, channels=(32, 64, 64), latent_channels=4, pool=60000, steps=700, batch=64, lr=1e-3,
+                    warmup=50, kl_weight=1e-6)
+UNET_SETTINGS = dict(channels=(64, 128), layers_per_block=1, heads=4, steps=3000, batch=64, lr=5e-4, warmup=100,
+                     caption_dropout=0.1, ema_decay=0.999)
+SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                   clip_sample=False, steps_offset=1, prediction_type="epsilon")
+"""Stable Diffusion's own scheduler settings (``clip_sample=True``, diffusers' default, ruins latent sampling)."""
+
+
+def to_unit_range(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) → float (B, 3, H, W) in [-1, 1], as the VAE expects."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, **overrides):
+    """Train the autoencoder on ``images``; returns the model (with its latent scaling factor set) and the log."""
+    s = dict(VAE_SETTINGS, **overrides)
+    gen = seed_everything(seed)
+    n_blocks = len(s["channels"])
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * n_blocks,
+                        up_block_types=["UpDecoderBlock2D"] * n_blocks, block_out_channels=list(s["channels"]),
+                        layers_per_block=1, latent_channels=s["latent_channels"], norm_num_groups=16, sample_size=s["size"])
+    opt = torch.optim.AdamW(vae.parameters(), lr=s["lr"], weight_decay=0.0)
+    sched = warmup_cosine(opt, s["warmup"], s["steps"])
+    log = LossLog("vae")
+    vae.train()
+    for _ in tqdm(range(s["steps"]), desc="shapes-sd vae", disable=not progress):
+        x = to_unit_range(images[torch.randint(len(images), (s["batch"],), generator=gen).numpy()])
+        posterior = vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+        recon = vae.decode(z).sample
+        rec = F.l1_loss(recon, x)
+        kl = posterior.kl().mean() / x[0].numel()
+        loss = rec + s["kl_weight"] * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        log.add(l1=rec.item(), kl=kl.item())
+    vae.eval()
+    with torch.no_grad():
+        latents = torch.cat([vae.encode(to_unit_range(images[i:i + 256])).latent_dist.mean for i in range(0, min(len(images), 2048), 256)])
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    return vae, dict(log.summary(), settings=s, seed=seed)
+
+
+def encode_captions(text_encoder, tokenizer, captions) -> torch.Tensor:
+    """The text encoder's last hidden states for ``captions``, as the pipeline computes them."""
+    ids = tokenizer(list(captions), padding="max_length", max_length=tokenizer.model_max_length,
+                    truncation=True, return_tensors="pt").input_ids
+    return text_encoder(ids.to(text_encoder.device))[0]
+
+
+def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, progress: bool = True, **overrides):
+    """Train the denoising UNet on latents of ``images`` conditioned on ``captions``."""
+    s = dict(UNET_SETTINGS, **overrides)
+    gen = seed_everything(seed)
+    latent = vae.config.sample_size // 2 ** (len(vae.config.block_out_channels) - 1)
+    n_blocks = len(s["channels"])
+    unet = UNet2DConditionModel(
+        sample_size=latent, in_channels=vae.config.latent_channels, out_channels=vae.config.latent_channels,
+        down_block_types=["CrossAttnDownBlock2D"] * n_blocks, up_block_types=["CrossAttnUpBlock2D"] * n_blocks,
+        block_out_channels=list(s["channels"]), layers_per_block=s["layers_per_block"],
+        cross_attention_dim=text_encoder.config.hidden_size, attention_head_dim=s["heads"], norm_num_groups=32)
+    noise_sched = DDPMScheduler(**SD_SCHEDULE)
+    with torch.no_grad():
+        stats = [vae.encode(to_unit_range(images[i:i + 512])).latent_dist for i in range(0, len(images), 512)]
+    mean = torch.cat([d.mean for d in stats])
+    std = torch.cat([d.std for d in stats])
+    ema = EMAModel(unet.parameters(), decay=s["ema_decay"])
+    opt = torch.optim.AdamW(unet.parameters(), lr=s["lr"], weight_decay=0.01)
+    sched = warmup_cosine(opt, s["warmup"], s["steps"])
+    log = LossLog("unet")
+    text_encoder.requires_grad_(False)
+    unet.train()
+    for _ in tqdm(range(s["steps"]), desc="shapes-sd unet", disable=not progress):
+        idx = torch.randint(len(images), (s["batch"],), generator=gen)
+        z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen)) * vae.config.scaling_factor
+        drop = torch.rand(len(idx), generator=gen) < s["caption_dropout"]
+        caps = ["" if d else captions[i] for d, i in zip(drop.tolist(), idx.tolist())]
+        with torch.no_grad():
+            cond = encode_captions(text_encoder, tokenizer, caps)
+        noise = torch.randn(z0.shape, generator=gen)
+        t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen)
+        pred = unet(noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        ema.step(unet.parameters())
+        log.add(mse=loss.item())
+    ema.copy_to(unet.parameters())
+    unet.eval()
+    return unet, dict(log.summary(), settings=s, seed=seed)
+
+
+def train_sd(out_dir, clip_dir, seed: int = 0, progress: bool = True, vae_overrides=None, unet_overrides=None) -> dict:
+    """Train shapes-sd into ``out_dir`` on top of the shapes-clip in ``clip_dir``; return both logs."""
+    out_dir = Path(out_dir)
+    size = (vae_overrides or {}).get("size", VAE_SETTINGS["size"])
+    images, samples = training_pool((vae_overrides or {}).get("pool", VAE_SETTINGS["pool"]), size, seed, progress)
+    vae, vae_log = train_vae(images, seed, progress, **(vae_overrides or {}))
+    tokenizer = CLIPTokenizer.from_pretrained(clip_dir)
+    text_encoder = CLIPModel.from_pretrained(clip_dir).text_model.eval()  # a CLIPTextModel
+    unet, unet_log = train_unet(vae, text_encoder, tokenizer, images, [x.caption for x in samples], seed + 1, progress,
+                                **(unet_overrides or {}))
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=DDIMScheduler(**SD_SCHEDULE, set_alpha_to_one=False), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    unet.half()  # stored in float16 to keep the shipped zoo small; loaders cast back to float32
+    pipe.save_pretrained(out_dir)
+    shutil.rmtree(out_dir / "tokenizer")
+    write_tokenizer(out_dir / "tokenizer")  # the same vocab.json/merges.txt as shapes-clip, no tokenizer.json
+    return {"vae": vae_log, "unet": unet_log}
