@@ -1,0 +1,107 @@
+"""Grad-CAM on CLIP's image encoder, CLIP-ES style.
+
+The target activation is the input of the last block's attention (the output
+of its first LayerNorm); the blocks before it run without grad; the score of
+a class is the image–text similarity of its prompt, optionally a softmax over
+the classes plus background prompts. One backward pass serves all classes:
+the last block runs on one copy of its input per class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.clip_embeddings import POOLINGS, default_pooling, pool_tokens
+from .inputs import prepare_image, token_grid, upsample, vision_tokens_before
+from .prompts import DEFAULT_TEMPLATES, class_embeddings, prompt_embeddings
+
+TARGETS = ("attn_input", "layer_input", "layer_output")
+"""Where the CAM is taken in block ``layer``: its attention's input (CLIP-ES), its input, or its output."""
+
+
+@dataclass
+class CAMResult:
+    """Maps (C, H, W) in [0, 1] at the image's size, one per class; ``scores`` (C,) are the scored values."""
+
+    maps: np.ndarray
+    class_names: list[str]
+    scores: np.ndarray
+
+
+def _scale_maps(cam: torch.Tensor) -> torch.Tensor:
+    """Per-map min-max scaling to [0, 1] (pytorch-grad-cam's convention); flat maps become zeros."""
+    flat = cam.flatten(1)
+    lo, hi = flat.min(1).values, flat.max(1).values
+    return (cam - lo[:, None, None]) / (hi - lo).clamp_min(1e-12)[:, None, None]
+
+
+def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=None, background=None,
+            pooling: str | None = None, layer: int = -1, target: str = "attn_input",
+            input_size: int | None = None) -> CAMResult:
+    """One Grad-CAM map per class for ``image``.
+
+    Args:
+        clip: a :class:`foundseg.models.CLIP` (model, tokenizer), e.g. ``load_clip("shapes-clip")``.
+        image: path, PIL image, array or tensor (see :func:`foundseg.data.load_image`).
+        class_names: the classes to localise.
+        templates: prompt templates with ``{}``; several are ensembled.
+        synonyms: optional ``{class: [other names]}`` added to the ensemble.
+        background: optional background prompts; when given, the score is CLIP-ES's softmax over
+            classes + background, else the cosine similarity of each class.
+        pooling: ``"cls"`` or ``"patch_mean"``; default: what the model was trained with.
+        layer: the encoder block whose activation is used (default the last).
+        target: one of :data:`TARGETS`.
+        input_size: shorter side fed to the model (default the model's image size).
+
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import sample
+    >>> cam = gradcam(load_clip("shapes-clip"), sample("test", 0).image, ["circle", "square"])
+    >>> cam.maps.shape
+    (2, 32, 32)
+    """
+    model, tokenizer = clip
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    pooling = pooling or default_pooling(model)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    layers = model.vision_model.encoder.layers
+    if not -len(layers) <= layer < len(layers):
+        raise ValueError(f"layer must index one of the {len(layers)} encoder layers, got {layer}")
+    text = class_embeddings(model, tokenizer, class_names, templates, synonyms)
+    bg = prompt_embeddings(model, tokenizer, background or [])
+    pixels, size = prepare_image(model, image, input_size)
+    grid = token_grid(pixels, model.config.vision_config.patch_size)
+    n_cls = len(text)
+    captured = {}
+    index = layer % len(layers)
+    block = layers[index]
+
+    def keep(module, args, output):
+        captured["act"] = output
+
+    with torch.enable_grad():
+        h = vision_tokens_before(model, pixels, index).expand(n_cls, -1, -1).clone().requires_grad_(True)
+        handle = block.layer_norm1.register_forward_hook(keep)
+        try:
+            out = h
+            for blk in layers[index:]:
+                out = blk(out, None)
+        finally:
+            handle.remove()
+        act = {"attn_input": captured["act"], "layer_input": h, "layer_output": out}[target]
+        img = F.normalize(pool_tokens(model, out, pooling), dim=-1)
+        sims = img @ torch.cat([text, bg]).T  # (C, C + B): row c is copy c of the image
+        if len(bg):
+            probs = (model.logit_scale.exp() * sims).softmax(-1)
+            scores = probs[torch.arange(n_cls), torch.arange(n_cls)]
+        else:
+            scores = sims[torch.arange(n_cls), torch.arange(n_cls)]
+        (grad,) = torch.autograd.grad(scores.sum(), act)
+    patches, grads = act[:, 1:].detach(), grad[:, 1:]
+    weights = grads.mean(1, keepdim=True)
+    cam = F.relu((weights * patches).sum(-1)).reshape(n_cls, *grid)
+    return CAMResult(upsample(_scale_maps(cam), size), list(class_names), scores.detach().cpu().numpy())

@@ -1,0 +1,53 @@
+"""Images into CLIP's vision tower at any size; maps back to image size."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.images import load_image
+from ..models.clip_embeddings import pixel_values
+
+
+def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Normalised pixels (1, 3, h, w) for ``model`` and the image's own (H, W).
+
+    The shorter side is resized to ``input_size`` (default: the model's training
+    size) keeping the aspect ratio; both sides are rounded to whole patches.
+    """
+    arr = load_image(image, "image")
+    vision = model.config.vision_config
+    patch = vision.patch_size
+    target = input_size or vision.image_size
+    if not isinstance(target, int) or target < patch:
+        raise ValueError(f"input_size must be an integer of at least one patch ({patch} px), got {input_size!r}")
+    h, w = arr.shape[:2]
+    ratio = target / min(h, w)
+    size = (max(patch, round(h * ratio / patch) * patch), max(patch, round(w * ratio / patch) * patch))
+    x = pixel_values(arr, device=model.device, dtype=model.dtype)
+    if size != (h, w):
+        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
+    return x, (h, w)
+
+
+def token_grid(pixels: torch.Tensor, patch: int) -> tuple[int, int]:
+    """Rows and columns of patch tokens for ``pixels``."""
+    return pixels.shape[-2] // patch, pixels.shape[-1] // patch
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(C, h, w) maps → (C, H, W) float32 numpy, bilinear."""
+    return F.interpolate(maps[None].float(), size=size, mode="bilinear", align_corners=False)[0].cpu().numpy()
+
+
+def vision_tokens_before(model, pixels: torch.Tensor, layer: int) -> torch.Tensor:
+    """Hidden states entering encoder layer ``layer`` (negative counts from the end), computed without grad."""
+    layers = model.vision_model.encoder.layers
+    index = layer % len(layers)
+    vm = model.vision_model
+    size = model.config.vision_config.image_size
+    with torch.no_grad():
+        h = vm.pre_layrnorm(vm.embeddings(pixels, interpolate_pos_encoding=tuple(pixels.shape[-2:]) != (size, size)))
+        for block in layers[:index]:
+            h = block(h, None)
+    return h

@@ -1,0 +1,61 @@
+"""Text prompts for CLIP: templates, template ensembles, synonyms, background sets."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..models.clip_embeddings import text_embeddings
+
+DEFAULT_TEMPLATES = ("a photo of a {}.",)
+ENSEMBLE_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.", "a drawing of a {}.",
+                      "a rendering of a {}.", "a {}.", "a photo of the {}.", "a small {}.", "a large {}.")
+"""A template ensemble in the style of CLIP's ImageNet prompts."""
+SHAPES_BACKGROUND = ("a photo of the background.", "a photo of the ground.", "a photo of a wall.",
+                     "a photo of a texture.", "a photo of stripes.", "a photo of a checkerboard.",
+                     "a photo of a plain surface.")
+"""Background prompts for the shapes world."""
+CLIP_ES_BACKGROUND = ("a photo of ground.", "a photo of land.", "a photo of grass.", "a photo of tree.",
+                      "a photo of building.", "a photo of wall.", "a photo of sky.", "a photo of lake.",
+                      "a photo of water.", "a photo of river.", "a photo of sea.", "a photo of railway.",
+                      "a photo of railroad.", "a photo of keyboard.", "a photo of helmet.", "a photo of cloud.",
+                      "a photo of house.", "a photo of mountain.", "a photo of ocean.", "a photo of road.",
+                      "a photo of rock.", "a photo of street.", "a photo of valley.", "a photo of bridge.",
+                      "a photo of sign.")
+"""CLIP-ES's background prompt set for real photos."""
+
+
+def check_class_names(class_names) -> list[str]:
+    """Validate a list of class names."""
+    if isinstance(class_names, str) or not class_names:
+        raise ValueError(f"class_names must be a non-empty list of strings, got {class_names!r}")
+    names = list(class_names)
+    if not all(isinstance(c, str) and c.strip() for c in names):
+        raise ValueError(f"class_names must hold non-empty strings, got {names!r}")
+    return names
+
+
+def class_prompts(name: str, templates=DEFAULT_TEMPLATES, synonyms=None) -> list[str]:
+    """Every prompt for one class: each template filled with the name and each of its synonyms."""
+    if isinstance(templates, str) or not templates or not all("{}" in t for t in templates):
+        raise ValueError(f"templates must be a non-empty list of strings containing '{{}}', got {templates!r}")
+    names = [name] + list((synonyms or {}).get(name, ()))
+    return [t.format(n) for t in templates for n in names]
+
+
+@torch.no_grad()
+def class_embeddings(model, tokenizer, class_names, templates=DEFAULT_TEMPLATES, synonyms=None) -> torch.Tensor:
+    """Unit-norm text embedding per class (C, P): the normalised mean over its prompts (CLIP's ensembling)."""
+    names = check_class_names(class_names)
+    out = []
+    for name in names:
+        emb = F.normalize(text_embeddings(model, tokenizer, class_prompts(name, templates, synonyms)), dim=-1)
+        out.append(F.normalize(emb.mean(0), dim=-1))
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def prompt_embeddings(model, tokenizer, prompts) -> torch.Tensor:
+    """Unit-norm text embedding per prompt (T, P); an empty list gives (0, P)."""
+    if not prompts:
+        return torch.zeros(0, model.config.projection_dim, device=model.text_projection.weight.device)
+    return F.normalize(text_embeddings(model, tokenizer, list(prompts)), dim=-1)

@@ -1,0 +1,8 @@
+"""Stable Diffusion internals: cross-attention capture, re-noising, features."""
+from .attention import AttentionMaps, CrossAttentionRecorder, cross_attention_layers, select_layers
+from .capture import Generation, add_noise, denoise_attention, encode_image, generate, renoise_attention
+from .tokens import END, START, token_indices
+
+__all__ = ["END", "START", "AttentionMaps", "CrossAttentionRecorder", "Generation", "add_noise",
+           "cross_attention_layers", "denoise_attention", "encode_image", "generate", "renoise_attention",
+           "select_layers", "token_indices"]

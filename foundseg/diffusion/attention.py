@@ -1,0 +1,196 @@
+"""Cross-attention capture for diffusers UNets through the attention-processor API.
+
+:class:`CrossAttentionRecorder` installs, for the cross-attention layers asked
+for, a processor that computes ``softmax(QK^T / sqrt(d))`` for the chosen
+token groups and adds it to a running sum, then hands the layer back to its
+original processor for the output, which is unchanged. Nothing else is
+stored, so memory does not grow with steps or layers not asked for. The
+original processors come back on exit, also when the pipeline raises.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+BLOCKS = ("down", "mid", "up")
+
+
+@dataclass
+class AttentionMaps:
+    """Recorded maps: per layer (B, K, h, w) — (B, heads, K, h, w) with ``heads="all"`` — averaged over the
+    recorded steps; ``per_step`` holds the layer mean at each recorded step when a trajectory was asked for."""
+
+    per_layer: dict[str, torch.Tensor]
+    steps: list[int]
+    per_step: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def resolutions(self) -> dict[str, tuple[int, int]]:
+        return {name: tuple(m.shape[-2:]) for name, m in self.per_layer.items()}
+
+    def mean(self, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Maps of all layers upsampled (bilinear) to ``size`` (default: the largest layer) and averaged."""
+        if not self.per_layer:
+            raise ValueError("no cross-attention layer was recorded; check the layers and steps asked for")
+        size = size or max(self.resolutions.values())
+        return torch.stack([_resize(m, size) for m in self.per_layer.values()]).mean(0)
+
+
+def _resize(maps: torch.Tensor, size) -> torch.Tensor:
+    lead = maps.shape[:-2]
+    flat = maps.reshape(-1, 1, *maps.shape[-2:]).float()
+    return F.interpolate(flat, size=tuple(size), mode="bilinear", align_corners=False).reshape(*lead, *size)
+
+
+def cross_attention_layers(unet) -> list[str]:
+    """Names of the cross-attention modules (``attn2``) of a UNet, in module order (down, up, mid)."""
+    return [name[: -len(".processor")] for name in unet.attn_processors if name.endswith("attn2.processor")]
+
+
+def select_layers(unet, layers=None) -> list[str]:
+    """Cross-attention layer names chosen by ``layers``: None (all), block kinds ``down``/``mid``/``up``,
+    or name prefixes such as ``up_blocks.1``; a list mixes them."""
+    names = cross_attention_layers(unet)
+    if layers is None:
+        return names
+    wanted = [layers] if isinstance(layers, str) else list(layers)
+    chosen = []
+    for w in wanted:
+        if w in BLOCKS:
+            hit = [n for n in names if n.startswith("mid_block" if w == "mid" else f"{w}_blocks")]
+        else:
+            hit = [n for n in names if n == w or n.startswith(str(w) + ".")]
+        if not hit:
+            raise ValueError(f"layers entry {w!r} matches no cross-attention layer; use {BLOCKS}, "
+                             f"a resolution via resolutions=, or a prefix of one of {names}")
+        chosen += [n for n in hit if n not in chosen]
+    return [n for n in names if n in chosen]
+
+
+class _Capture:
+    """Attention processor that records probabilities of the chosen tokens, then defers to ``inner``."""
+
+    def __init__(self, recorder: "CrossAttentionRecorder", name: str, inner):
+        self.recorder, self.name, self.inner = recorder, name, inner
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+        if encoder_hidden_states is not None and self.recorder.recording:
+            self.recorder.add(self.name, attn, hidden_states, encoder_hidden_states)
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+
+
+class CrossAttentionRecorder:
+    """Context manager that records cross-attention maps of token groups on a UNet.
+
+    Args:
+        unet: a ``diffusers.UNet2DConditionModel``.
+        token_groups: positions per word (see :func:`foundseg.diffusion.token_indices`); a group's maps are
+            the mean over its tokens.
+        layers: see :func:`select_layers`; ``resolutions`` keeps only layers whose map has that many rows.
+        heads: ``"mean"`` (average over heads), ``"all"`` (keep each head) or a list of head indices (averaged).
+        steps: UNet call indices to record (negative ones count from ``total_steps``), or ``"all"``.
+        total_steps: number of UNet calls the run will make (needed for negative steps).
+        conditional_half: keep only the second half of the batch (the text-conditioned half under
+            classifier-free guidance, as diffusers orders it).
+        trajectory: also keep the layer mean at every recorded step.
+    """
+
+    def __init__(self, unet, token_groups, layers=None, resolutions=None, heads="mean", steps="all",
+                 total_steps: int | None = None, conditional_half: bool = False, trajectory: bool = False):
+        if not token_groups or not all(token_groups):
+            raise ValueError(f"token_groups must be a non-empty list of non-empty position lists, got {token_groups!r}")
+        if not (heads in ("mean", "all") or (isinstance(heads, (list, tuple)) and heads)):
+            raise ValueError(f"heads must be 'mean', 'all' or a list of head indices, got {heads!r}")
+        self.unet, self.groups, self.heads = unet, [list(g) for g in token_groups], heads
+        self.layers = select_layers(unet, layers)
+        self.resolutions = None if resolutions is None else set([resolutions] if isinstance(resolutions, int) else resolutions)
+        self.steps = self._resolve_steps(steps, total_steps)
+        self.conditional_half, self.trajectory = conditional_half, trajectory
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.per_step: dict[int, dict[str, torch.Tensor]] = {}
+        self.step, self.latent_hw, self.recorded_steps = -1, None, []
+
+    @staticmethod
+    def _resolve_steps(steps, total):
+        if steps == "all":
+            return None
+        items = [steps] if isinstance(steps, int) else list(steps)
+        if not items or not all(isinstance(s, int) for s in items):
+            raise ValueError(f"steps must be 'all', an int or a list of ints, got {steps!r}")
+        if any(s < 0 for s in items):
+            if total is None:
+                raise ValueError("negative steps count from the end: total_steps is needed")
+            items = [s % total if -total <= s else s for s in items]
+        if total is not None and any(not 0 <= s < total for s in items):
+            raise ValueError(f"steps {items} out of range for {total} steps")
+        return set(items)
+
+    @property
+    def recording(self) -> bool:
+        return self.steps is None or self.step in self.steps
+
+    def _pre_forward(self, module, args, kwargs):
+        self.step += 1
+        sample = args[0] if args else kwargs["sample"]
+        self.latent_hw = tuple(sample.shape[-2:])
+        if self.recording:
+            self.recorded_steps.append(self.step)
+
+    def __enter__(self):
+        self.original = dict(self.unet.attn_processors)
+        procs = {name: (_Capture(self, name[: -len(".processor")], p) if name[: -len(".processor")] in self.layers else p)
+                 for name, p in self.original.items()}
+        self.unet.set_attn_processor(procs)
+        self.hook = self.unet.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.hook.remove()
+        self.unet.set_attn_processor(dict(self.original))
+        return False
+
+    @torch.no_grad()
+    def add(self, name, attn, hidden_states, context):
+        """Add this call's probabilities of the token groups to the running sum of layer ``name``."""
+        if hidden_states.ndim == 4:
+            hidden_states = hidden_states.flatten(2).transpose(1, 2)
+        if self.conditional_half:
+            hidden_states, context = hidden_states.chunk(2)[1], context.chunk(2)[1]
+        n = hidden_states.shape[1]
+        lh, lw = self.latent_hw
+        f = math.sqrt(lh * lw / n)
+        hw = (round(lh / f), round(lw / f))
+        if self.resolutions is not None and hw[0] not in self.resolutions:
+            return
+        if attn.norm_cross:
+            context = attn.norm_encoder_hidden_states(context)
+        query = attn.head_to_batch_dim(attn.to_q(hidden_states))
+        key = attn.head_to_batch_dim(attn.to_k(context))
+        probs = attn.get_attention_scores(query, key, None)  # (B * heads, N, T)
+        b = hidden_states.shape[0]
+        probs = probs.reshape(b, attn.heads, n, -1)
+        if isinstance(self.heads, (list, tuple)):
+            if not all(0 <= h < attn.heads for h in self.heads):
+                raise ValueError(f"heads {list(self.heads)} out of range: layer {name} has {attn.heads} heads")
+            probs = probs[:, list(self.heads)].mean(1)
+        elif self.heads == "mean":
+            probs = probs.mean(1)
+        groups = torch.stack([probs[..., g].mean(-1) for g in self.groups], -2)  # (B[, H], K, N)
+        maps = groups.reshape(*groups.shape[:-1], *hw).float()
+        self.sums[name] = self.sums.get(name, 0) + maps
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if self.trajectory:
+            self.per_step.setdefault(self.step, {})[name] = maps
+
+    def result(self) -> AttentionMaps:
+        """The recorded maps, averaged over recorded steps per layer."""
+        per_layer = {n: self.sums[n] / self.counts[n] for n in self.layers if n in self.sums}
+        per_step = {}
+        for step, layers in self.per_step.items():
+            size = max(m.shape[-2:] for m in layers.values())
+            per_step[step] = torch.stack([_resize(m, size) for m in layers.values()]).mean(0)
+        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step)

@@ -1,0 +1,101 @@
+"""Cross-attention maps while generating, after re-noising an image once, and while denoising again."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.images import load_image
+from .attention import AttentionMaps, CrossAttentionRecorder
+from .tokens import token_indices
+
+
+@dataclass
+class Generation:
+    """A generated image (H, W, 3) uint8 and the cross-attention maps recorded while generating it."""
+
+    image: np.ndarray
+    maps: AttentionMaps
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator("cpu").manual_seed(int(seed))
+
+
+def generate(pipe, prompt: str, words, *, steps=-1, layers=None, resolutions=None, heads="mean",
+             num_inference_steps: int = 25, guidance_scale: float = 7.5, seed: int = 0, height=None, width=None,
+             trajectory: bool = False) -> Generation:
+    """Generate an image from ``prompt`` and record the maps of ``words`` at denoising ``steps``
+    (default the last, as the paper does; ``"all"`` or a list of indices)."""
+    groups = token_indices(pipe.tokenizer, prompt, words)
+    cfg = guidance_scale > 1
+    with CrossAttentionRecorder(pipe.unet, groups, layers, resolutions, heads, steps, num_inference_steps,
+                                conditional_half=cfg, trajectory=trajectory) as rec:
+        out = pipe(prompt, height=height, width=width, num_inference_steps=num_inference_steps,
+                   guidance_scale=guidance_scale, generator=_generator(seed), output_type="np")
+    image = np.round(out.images[0] * 255).astype(np.uint8)
+    return Generation(image, rec.result())
+
+
+def _latent_multiple(pipe) -> int:
+    return pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
+
+
+@torch.no_grad()
+def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """VAE latents (1, C, h, w), scaled as the UNet expects, of ``image`` resized to ``size`` (default: its own
+    size rounded to what the UNet accepts)."""
+    arr = load_image(image, "image")
+    m = _latent_multiple(pipe)
+    h, w = size or (max(m, round(arr.shape[0] / m) * m), max(m, round(arr.shape[1] / m) * m))
+    if h % m or w % m:
+        raise ValueError(f"size must be multiples of {m} for this pipeline, got {(h, w)}")
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 127.5 - 1
+    if (h, w) != arr.shape[:2]:
+        x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+    x = x.to(device=pipe.vae.device, dtype=pipe.vae.dtype)
+    return pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
+
+
+def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torch.Tensor:
+    """Latents noised once to timestep ``t`` with a fixed noise tensor drawn from ``seed``; ``None`` adds none."""
+    if t is None:
+        return latents
+    n_train = pipe.scheduler.config.num_train_timesteps
+    if not isinstance(t, (int, np.integer)) or not 0 <= t < n_train:
+        raise ValueError(f"t must be an integer timestep in [0, {n_train}) or None, got {t!r}")
+    noise = torch.randn(latents.shape, generator=_generator(seed)).to(latents.device, latents.dtype)
+    return pipe.scheduler.add_noise(latents, noise, torch.tensor([int(t)]))
+
+
+@torch.no_grad()
+def renoise_attention(pipe, image, prompt: str, words, *, t: int | None = 0, seed: int = 0, layers=None,
+                      resolutions=None, heads="mean", size=None) -> AttentionMaps:
+    """ODISE mode: encode ``image``, noise it once to ``t`` (``None``: no noise, as VPN), run one UNet pass
+    conditioned on ``prompt`` and record the maps of ``words``."""
+    groups = token_indices(pipe.tokenizer, prompt, words)
+    noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
+    text = pipe.encode_prompt(prompt, noisy.device, 1, False)[0]
+    with CrossAttentionRecorder(pipe.unet, groups, layers, resolutions, heads) as rec:
+        pipe.unet(noisy, 0 if t is None else int(t), encoder_hidden_states=text)
+    return rec.result()
+
+
+def denoise_attention(pipe, image, prompt: str, words, *, strength: float = 0.5, num_inference_steps: int = 10,
+                      guidance_scale: float = 7.5, seed: int = 0, layers=None, resolutions=None,
+                      heads="mean") -> Generation:
+    """Re-noise ``image`` once (img2img, to ``strength`` × the schedule) and denoise it again, recording the
+    maps of ``words`` at every denoising step (``maps.per_step``)."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    img2img = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+    img2img.set_progress_bar_config(disable=True)
+    groups = token_indices(pipe.tokenizer, prompt, words)
+    arr = load_image(image, "image")
+    with CrossAttentionRecorder(pipe.unet, groups, layers, resolutions, heads, "all",
+                                conditional_half=guidance_scale > 1, trajectory=True) as rec:
+        out = img2img(prompt, image=arr.astype(np.float32)[None] / 255.0, strength=strength,
+                      num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                      generator=_generator(seed), output_type="np")
+    return Generation(np.round(out.images[0] * 255).astype(np.uint8), rec.result())

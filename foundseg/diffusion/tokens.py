@@ -1,0 +1,37 @@
+"""Words of a prompt → token positions, with the pipeline's own tokenizer."""
+from __future__ import annotations
+
+START, END = "<start>", "<end>"
+"""Pseudo-words for the start-of-text token and the (first) end-of-text token."""
+
+
+def token_indices(tokenizer, prompt: str, words) -> list[list[int]]:
+    """Positions of each word's tokens in ``prompt`` as the text encoder sees it (position 0 is the start token).
+
+    A word split into several tokens gives several positions; :data:`START` and :data:`END` name the special
+    tokens. A word that is not in the prompt raises ``ValueError`` listing the prompt's words.
+
+    >>> from foundseg.models import load_sd
+    >>> token_indices(load_sd().tokenizer, "a red circle", ["circle", "<end>"])
+    [[3], [4]]
+    """
+    if isinstance(words, str):
+        words = [words]
+    if not words:
+        raise ValueError("words must name at least one word of the prompt")
+    ids = tokenizer(prompt, truncation=True, max_length=tokenizer.model_max_length).input_ids
+    out = []
+    for word in words:
+        if word == START:
+            out.append([0])
+            continue
+        if word == END:
+            out.append([len(ids) - 1])
+            continue
+        pieces = tokenizer(word, add_special_tokens=False).input_ids
+        hits = [i for i in range(1, len(ids) - len(pieces) + 1) if ids[i:i + len(pieces)] == pieces] if pieces else []
+        if not hits:
+            raise ValueError(f"word {word!r} is not in the prompt {prompt!r}; its words are "
+                             f"{prompt.replace(',', ' ').replace('.', ' ').split()} (or {START!r}, {END!r})")
+        out.append(list(range(hits[0], hits[0] + len(pieces))))
+    return out

@@ -1,0 +1,174 @@
+"""One loader for both worlds: shipped shapes-world models and real checkpoints.
+
+``shapes-clip`` and ``shapes-sd`` resolve to directories inside the package;
+any other name is a local directory or a hub id handed to transformers /
+diffusers ``from_pretrained``. Weights are read from safetensors only.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+ZOO_DIR = Path(__file__).parent / "zoo"
+SHIPPED = {"shapes-clip": "clip", "shapes-sd": "sd"}
+FULL_SCALE = {"clip": "openai/clip-vit-base-patch16", "sd": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
+"""The real checkpoints each chapter switches to at full scale."""
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+class ModelUnavailableError(OSError):
+    """A model that is neither shipped, nor a local directory, nor in the local hub cache while offline."""
+
+
+class CLIP(NamedTuple):
+    """A CLIP model and its tokenizer, as :func:`load_clip` returns them."""
+
+    model: "transformers.CLIPModel"  # noqa: F821
+    tokenizer: "transformers.CLIPTokenizer"  # noqa: F821
+
+
+def scale() -> str:
+    """The scale a notebook runs at: ``FOUNDSEG_SCALE`` = ``shapes`` (default) or ``full``."""
+    value = os.environ.get("FOUNDSEG_SCALE", "shapes").strip().lower()
+    if value not in ("shapes", "full"):
+        raise ValueError(f"FOUNDSEG_SCALE must be 'shapes' or 'full', got {value!r}")
+    return value
+
+
+def default_model(kind: str) -> str:
+    """The model name for ``kind`` (``clip`` or ``sd``) at the current :func:`scale`."""
+    if kind not in FULL_SCALE:
+        raise ValueError(f"kind must be one of {sorted(FULL_SCALE)}, got {kind!r}")
+    return FULL_SCALE[kind] if scale() == "full" else f"shapes-{kind}"
+
+
+def _check_weights(component: Path, label: str) -> None:
+    """Refuse pickle checkpoints and unreadable safetensors in one component directory."""
+    from safetensors import safe_open
+
+    tensors = sorted(component.glob("*.safetensors"))
+    pickles = [p.name for p in component.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if not tensors:
+        found = f" (found pickle checkpoint {', '.join(pickles)}; foundseg loads safetensors only)" if pickles else ""
+        raise ValueError(f"{label}: no .safetensors weights in {component}{found}")
+    for path in tensors:
+        try:
+            with safe_open(str(path), framework="pt") as f:  # checks the header against the file size
+                f.keys()
+        except Exception as err:  # safetensors raises its own error types
+            raise ValueError(f"{label}: corrupt or truncated weight file {path} ({err})") from None
+
+
+def _check_local(path: Path, kind: str) -> None:
+    label = f"model {str(path)!r}"
+    if kind == "clip":
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{label}: missing config.json")
+        _check_weights(path, label)
+        return
+    index = path / "model_index.json"
+    if not index.is_file():
+        raise ValueError(f"{label}: missing model_index.json (not a diffusers pipeline directory)")
+    for name, spec in json.loads(index.read_text()).items():
+        if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        component = path / name
+        if not component.is_dir():
+            raise ValueError(f"{label}: component {name!r} listed in model_index.json is missing")
+        if name in ("unet", "vae", "text_encoder", "safety_checker", "image_encoder"):
+            if not (component / "config.json").is_file():
+                raise ValueError(f"{label}: component {name!r} has no config.json")
+            _check_weights(component, f"{label} component {name!r}")
+
+
+def resolve(name, kind: str) -> str:
+    """Directory or hub id for ``name``; validates shipped and local directories."""
+    if not isinstance(name, (str, os.PathLike)) or not str(name):
+        raise ValueError(f"name must be a model name, directory or hub id; got {name!r}")
+    name = str(name)
+    if name in SHIPPED:
+        if SHIPPED[name] != kind:
+            raise ValueError(f"name {name!r} is a {SHIPPED[name]} model, not a {kind} model")
+        path = ZOO_DIR / name
+        if not path.is_dir():
+            raise ModelUnavailableError(f"shipped model {name!r} is missing from {ZOO_DIR}; "
+                                        "reinstall foundseg or run `foundseg zoo train`")
+    elif Path(name).exists():
+        path = Path(name)
+    elif name.startswith("shapes-"):
+        raise ValueError(f"unknown model name {name!r}; shipped models: {sorted(SHIPPED)}")
+    else:
+        return name  # a hub id
+    _check_local(path, kind)
+    return str(path)
+
+
+def _from_pretrained(loader, target: str, name: str, **kwargs):
+    """Call ``loader(target)``, turning a hub miss into one :class:`ModelUnavailableError`."""
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return loader(target, **kwargs)
+    except HFValidationError:
+        raise ValueError(f"name {name!r} is neither a shipped model {sorted(SHIPPED)}, an existing directory, "
+                         "nor a valid hub id") from None
+    except OSError as err:
+        if Path(target).exists():
+            raise
+        raise ModelUnavailableError(
+            f"model {name!r} is not available here: it is not shipped, not a local directory, and could not be "
+            f"fetched from the Hugging Face hub ({type(err).__name__}). Download it where the hub is reachable "
+            f"(`hf download {name}`), then pass the local directory or set HF_HOME to that cache."
+        ) from None
+
+
+def load_clip(name: str = "shapes-clip", device=None, dtype=torch.float32) -> CLIP:
+    """Load a ``transformers.CLIPModel`` and its tokenizer, in eval mode.
+
+    >>> clip = load_clip("shapes-clip")
+    >>> clip.model.config.vision_config.image_size
+    32
+    """
+    from transformers import CLIPModel, CLIPTokenizer
+
+    target = resolve(name, "clip")
+    model = _from_pretrained(CLIPModel.from_pretrained, target, name, dtype=dtype, use_safetensors=True)
+    tokenizer = _from_pretrained(CLIPTokenizer.from_pretrained, target, name)
+    return CLIP(model.to(device).eval(), tokenizer)
+
+
+def load_sd(name: str = "shapes-sd", device=None, dtype=torch.float32):
+    """Load a ``diffusers.StableDiffusionPipeline`` without safety checker; progress bars off.
+
+    >>> pipe = load_sd("shapes-sd")
+    >>> type(pipe.unet).__name__
+    'UNet2DConditionModel'
+    """
+    from diffusers import StableDiffusionPipeline
+
+    target = resolve(name, "sd")
+    pipe = _from_pretrained(StableDiffusionPipeline.from_pretrained, target, name, dtype=dtype,
+                            use_safetensors=True, safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def load(name: str, kind: str | None = None, device=None, dtype=torch.float32):
+    """Load a CLIP (returns :class:`CLIP`) or a Stable Diffusion pipeline.
+
+    ``kind`` (``"clip"`` or ``"sd"``) is read from shipped names and local directories; hub ids need it.
+    """
+    if kind is None:
+        if str(name) in SHIPPED:
+            kind = SHIPPED[str(name)]
+        elif Path(str(name)).is_dir():
+            kind = "sd" if (Path(name) / "model_index.json").is_file() else "clip"
+        else:
+            raise ValueError(f"kind must be given ('clip' or 'sd') for hub id {name!r}")
+    if kind not in FULL_SCALE:
+        raise ValueError(f"kind must be one of {sorted(FULL_SCALE)}, got {kind!r}")
+    return (load_sd if kind == "sd" else load_clip)(name, device, dtype)
