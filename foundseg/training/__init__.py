@@ -9,10 +9,11 @@ from pathlib import Path
 
 import torch
 
+from .card import write_cards
 from .clip import train_clip
 from .sd import train_sd
 
-__all__ = ["train_zoo", "train_clip", "train_sd"]
+__all__ = ["train_clip", "train_sd", "train_zoo", "write_cards"]
 
 
 def _publish(tmp: Path, target: Path) -> None:

@@ -1,0 +1,107 @@
+"""Segmentation and localisation metrics.
+
+:class:`ConfusionMatrix` follows detectron2's SemSegEvaluator and mmseg's
+IoUMetric: one matrix accumulated over the whole dataset, pixels labelled
+``ignore_index`` skipped, classes without ground-truth pixels left out of the
+means. Matrices from several processes add up exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class ConfusionMatrix:
+    """Streaming (num_classes × num_classes) confusion matrix; rows are ground truth, columns predictions.
+
+    >>> cm = ConfusionMatrix(2)
+    >>> cm.update(np.array([[0, 1]]), np.array([[0, 0]]))
+    >>> cm.compute()["mIoU"]
+    0.5
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255):
+        if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        self.num_classes, self.ignore_index = int(num_classes), ignore_index
+        self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+
+    def update(self, pred, target) -> None:
+        """Add one prediction/ground-truth pair (any matching shape of integer labels)."""
+        pred, target = np.asarray(pred), np.asarray(target)
+        if pred.shape != target.shape:
+            raise ValueError(f"pred shape {pred.shape} does not match target shape {target.shape}")
+        keep = target != self.ignore_index
+        p, t = pred[keep].astype(np.int64), target[keep].astype(np.int64)
+        for name, arr in (("pred", p), ("target", t)):
+            if arr.size and (arr.min() < 0 or arr.max() >= self.num_classes):
+                raise ValueError(f"{name} holds labels outside [0, {self.num_classes}) "
+                                 f"(found {arr.min()}..{arr.max()}; ignore_index={self.ignore_index})")
+        self.matrix += np.bincount(t * self.num_classes + p, minlength=self.num_classes ** 2).reshape(
+            self.num_classes, self.num_classes)
+
+    def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
+        """Add another matrix of the same classes (e.g. from another process)."""
+        if other.num_classes != self.num_classes:
+            raise ValueError(f"cannot merge {other.num_classes}-class matrix into {self.num_classes}-class one")
+        self.matrix += other.matrix
+        return self
+
+    def compute(self, class_subset=None) -> dict:
+        """mIoU, fwIoU, mAcc, pAcc and per-class IoU (NaN where a class has no ground truth).
+
+        ``class_subset`` restricts the means to those class indices (e.g. seen or unseen classes).
+        """
+        m = self.matrix.astype(np.float64)
+        tp, gt, pr = np.diag(m), m.sum(1), m.sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = np.where(gt > 0, tp / (gt + pr - tp), np.nan)
+            acc = np.where(gt > 0, tp / gt, np.nan)
+        sel = np.arange(self.num_classes) if class_subset is None else np.asarray(list(class_subset))
+        valid = sel[gt[sel] > 0]
+        total = gt.sum()
+        return {
+            "mIoU": float(np.mean(iou[valid])) if len(valid) else float("nan"),
+            "fwIoU": float((gt[valid] / gt[valid].sum() * iou[valid]).sum()) if len(valid) else float("nan"),
+            "mAcc": float(np.mean(acc[valid])) if len(valid) else float("nan"),
+            "pAcc": float(tp.sum() / total) if total else float("nan"),
+            "IoU": iou.tolist(),
+        }
+
+
+def miou(preds, targets, num_classes: int, ignore_index: int = 255) -> float:
+    """Dataset-level mIoU of paired label maps (one confusion matrix over all of them)."""
+    cm = ConfusionMatrix(num_classes, ignore_index)
+    for p, t in zip(preds, targets, strict=True):
+        cm.update(p, t)
+    return cm.compute()["mIoU"]
+
+
+def binary_iou(pred, target) -> float:
+    """IoU of two boolean masks; 1.0 when both are empty."""
+    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred shape {pred.shape} does not match target shape {target.shape}")
+    union = np.logical_or(pred, target).sum()
+    return float(np.logical_and(pred, target).sum() / union) if union else 1.0
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the ROC curve (Mann–Whitney U with tied ranks averaged)."""
+    scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels, bool).ravel()
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("labels must contain both positives and negatives")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def centred_disc(shape: tuple[int, int], radius: float) -> np.ndarray:
+    """A centred disc of ``radius`` (fraction of the shorter side): the trivial localisation baseline."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    return (yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (radius * min(h, w)) ** 2
