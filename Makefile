@@ -1,0 +1,29 @@
+# `make book`: virtual environment, foundseg with its book extras, every chapter executed on the
+# shapes world, HTML book in _build/html.  `make test`: unit tests and nbval over every notebook.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch; on a GPU machine use e.g. `make book TORCH=torch`.
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: book test notebooks clean
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[book,test]"
+	touch $@
+
+book: $(VENV)/installed
+	$(BIN)/jupyter-book build . -W --keep-going
+
+test: $(VENV)/installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build
+
+# Re-execute every chapter in place with the environment the tests use, to refresh the stored outputs.
+notebooks: $(VENV)/installed
+	TQDM_DISABLE=1 HF_HUB_OFFLINE=1 $(BIN)/jupyter-execute --inplace --timeout=1800 book/*.ipynb

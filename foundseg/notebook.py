@@ -1,0 +1,31 @@
+"""What every chapter's first cell calls: seeds, quiet library logs, device and scale."""
+from __future__ import annotations
+
+import os
+import random
+import warnings
+
+import numpy as np
+import torch
+
+from .models.loader import default_model, scale
+
+
+def setup(seed: int = 0) -> torch.device:
+    """Seed everything, silence library chatter on stderr, print scale, device and models; return the device."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import diffusers
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"scale: {scale()} | device: {device.type} | models: {default_model('clip')}, {default_model('sd')}")
+    return device
