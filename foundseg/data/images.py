@@ -22,7 +22,7 @@ def _from_pil(img: Image.Image) -> np.ndarray:
 
 
 def _from_array(arr: np.ndarray, name: str) -> np.ndarray:
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] > 4:
         arr = np.moveaxis(arr, 0, -1)  # channels-first tensor layout
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]

@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from foundseg.clip import SHAPES_BACKGROUND, dense_clip, gradcam, semantic_map, threshold_maps
+from foundseg.clip.inputs import prepare_image
+from foundseg.clip.prompts import class_embeddings
+from foundseg.models import load_clip, save_random_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_clip_dir):
+    return load_clip(str(tiny_clip_dir))
+
+
+@pytest.fixture
+def image():
+    return np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)  # not square
+
+
+def reference_gradcam(clip, image, name, pooling):
+    """Plain Grad-CAM: full forward with grad, a hook on the last block's first LayerNorm, one class at a time."""
+    model, tokenizer = clip
+    pixels, size = prepare_image(model, image)
+    acts = {}
+    layer = model.vision_model.encoder.layers[-1]
+    handle = layer.layer_norm1.register_forward_hook(lambda m, a, out: acts.setdefault("x", out))
+    try:
+        with torch.enable_grad():
+            tokens = model.vision_model(pixel_values=pixels, interpolate_pos_encoding=True).last_hidden_state
+            ln = model.vision_model.post_layernorm
+            pooled = ln(tokens[:, 0]) if pooling == "cls" else ln(tokens[:, 1:]).mean(1)
+            img = F.normalize(model.visual_projection(pooled), dim=-1)
+            score = (img @ class_embeddings(model, tokenizer, [name]).T)[0, 0]
+            (grad,) = torch.autograd.grad(score, acts["x"])
+    finally:
+        handle.remove()
+    act, grad = acts["x"][0, 1:].detach(), grad[0, 1:]
+    cam = torch.relu((grad.mean(0) * act).sum(-1))
+    gh, gw = pixels.shape[-2] // 8, pixels.shape[-1] // 8
+    cam = cam.reshape(gh, gw)
+    cam = (cam - cam.min()) / (cam.max() - cam.min())
+    return F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+@pytest.mark.parametrize("pooling", ["cls", "patch_mean"])
+def test_gradcam_equals_reference_for_every_class(clip, image, pooling):
+    names = ["circle", "square", "star"]
+    cam = gradcam(clip, image, names, pooling=pooling)
+    assert cam.maps.shape == (3, 40, 56) and cam.maps.min() >= 0 and cam.maps.max() <= 1
+    for name, got in zip(names, cam.maps):
+        assert np.abs(got - reference_gradcam(clip, image, name, pooling)).max() <= 1e-5
+
+
+def test_one_backward_for_all_classes(clip, image, monkeypatch):
+    calls = []
+    original = torch.autograd.grad
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: calls.append(1) or original(*a, **k))
+    gradcam(clip, image, ["circle", "square", "star", "heart"])
+    assert len(calls) == 1
+
+
+def test_background_softmax_templates_and_targets(clip, image):
+    plain = gradcam(clip, image, ["circle", "square"])
+    with_bg = gradcam(clip, image, ["circle", "square"], background=SHAPES_BACKGROUND)
+    assert ((with_bg.scores > 0) & (with_bg.scores < 1)).all()
+    assert not np.allclose(plain.maps, with_bg.maps)
+    ensemble = gradcam(clip, image, ["circle"], templates=["a photo of a {}.", "a drawing of a {}."],
+                       synonyms={"circle": ["disc"]})
+    assert ensemble.maps.shape == (1, 40, 56)
+    # after the last block, patch tokens do not reach the CLS embedding: gradients vanish
+    after = gradcam(clip, image, ["circle"], pooling="cls", target="layer_output")
+    assert np.allclose(after.maps, 0)
+    early = gradcam(clip, image, ["circle"], target="layer_input", layer=0).maps
+    assert np.isfinite(early).all() and not np.allclose(early, plain.maps[:1])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"class_names": []}, "class_names"), ({"class_names": "circle"}, "class_names"),
+    ({"target": "qkv"}, "target"), ({"pooling": "max"}, "pooling"), ({"layer": 5}, "layer"),
+    ({"templates": ["a photo"]}, "templates"), ({"input_size": 3}, "input_size"),
+])
+def test_bad_arguments(clip, image, kwargs, match):
+    args = {"class_names": ["circle"], **kwargs}
+    with pytest.raises(ValueError, match=match):
+        gradcam(clip, image, **args)
+    with pytest.raises(ValueError, match="image"):
+        gradcam(clip, np.zeros((4, 4), np.int64), ["circle"])
+
+
+def test_dense_clip_equals_self_only_attention(clip, image):
+    """MaskCLIP's value path is the last block with attention forced onto each token itself."""
+    model, _ = clip
+    got = dense_clip(clip, image, ["circle", "square"])
+    pixels, size = prepare_image(model, image)
+    n = (pixels.shape[-2] // 8) * (pixels.shape[-1] // 8) + 1
+    eye_mask = torch.full((1, 1, n, n), float("-inf"))
+    eye_mask[..., torch.arange(n), torch.arange(n)] = 0
+    vm = model.vision_model
+    with torch.no_grad():
+        h = vm.pre_layrnorm(vm.embeddings(pixels, interpolate_pos_encoding=True))
+        for block in vm.encoder.layers[:-1]:
+            h = block(h, None)
+        h = vm.encoder.layers[-1](h, eye_mask)
+        dense = F.normalize(model.visual_projection(vm.post_layernorm(h[0, 1:])), dim=-1)
+        text = class_embeddings(model, clip.tokenizer, ["circle", "square"])
+        sims = (dense @ text.T).T.reshape(2, pixels.shape[-2] // 8, pixels.shape[-1] // 8)
+        want = F.interpolate(sims[None], size=size, mode="bilinear", align_corners=False)[0].numpy()
+    assert np.abs(got.maps - want).max() < 1e-5
+
+
+def test_masks_from_maps():
+    maps = np.stack([np.linspace(0, 1, 100).reshape(10, 10), np.linspace(1, 0, 100).reshape(10, 10)])
+    assert threshold_maps(maps, "fixed", 0.5)[0].sum() == 50
+    assert threshold_maps(maps, "percentile", 80)[1].sum() == 20
+    bimodal = np.where(np.arange(100).reshape(10, 10) < 30, 0.1, 0.9)
+    assert threshold_maps(bimodal, "otsu")[0].sum() == 70
+    labels = semantic_map(maps, [3, 5], background_threshold=0.9)
+    assert set(np.unique(labels)) == {0, 3, 5} and labels[0, 0] == 5 and labels[-1, -1] == 3
+    with pytest.raises(ValueError, match="method"):
+        threshold_maps(maps, "mean")
+    with pytest.raises(ValueError, match="class_ids"):
+        semantic_map(maps, [1])
+
+
+@pytest.mark.slow
+def test_real_clip_vit_b16_architecture(tmp_path):
+    clip = load_clip(str(save_random_clip(tmp_path / "vit-b16")))
+    assert clip.model.config.vision_config.patch_size == 16
+    for shape in ((224, 224, 3), (240, 320, 3)):
+        img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        cam = gradcam(clip, img, ["circle", "square"], background=SHAPES_BACKGROUND, input_size=224)
+        assert cam.maps.shape == (2, *shape[:2]) and np.isfinite(cam.maps).all()
+        dense = dense_clip(clip, img, ["circle", "square"], input_size=224)
+        assert dense.maps.shape == (2, *shape[:2])
