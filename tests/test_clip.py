@@ -80,13 +80,22 @@ def test_background_softmax_templates_and_targets(clip, image):
     ({"class_names": []}, "class_names"), ({"class_names": "circle"}, "class_names"),
     ({"target": "qkv"}, "target"), ({"pooling": "max"}, "pooling"), ({"layer": 5}, "layer"),
     ({"templates": ["a photo"]}, "templates"), ({"input_size": 3}, "input_size"),
+    ({"class_names": ["circle", "square", "circle"]}, "class_names must not repeat"),
+    ({"class_names": [" ".join(["circle"] * 40)]}, "class_names: prompt .* longer than"),
+    ({"image": np.zeros((4, 30, 3), np.uint8)}, "smaller than one 8 px patch"),
+    ({"image": np.zeros((2, 16, 16), np.uint8)}, "image must have shape"),
 ])
 def test_bad_arguments(clip, image, kwargs, match):
-    args = {"class_names": ["circle"], **kwargs}
+    args = {"image": image, "class_names": ["circle"], **kwargs}
     with pytest.raises(ValueError, match=match):
-        gradcam(clip, image, **args)
+        gradcam(clip, **args)
     with pytest.raises(ValueError, match="image"):
         gradcam(clip, np.zeros((4, 4), np.int64), ["circle"])
+
+
+def test_a_model_without_vision_tower_is_refused(clip, image):
+    with pytest.raises(ValueError, match="clip must hold a CLIPModel with a vision tower"):
+        gradcam((clip.model.text_model, clip.tokenizer), image, ["circle"])
 
 
 def test_dense_clip_equals_self_only_attention(clip, image):

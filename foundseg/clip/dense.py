@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .gradcam import CAMResult
-from .inputs import prepare_image, token_grid, upsample, vision_tokens_before
+from .inputs import check_clip, prepare_image, token_grid, upsample, vision_tokens_before
 from .prompts import DEFAULT_TEMPLATES, class_embeddings
 
 
@@ -25,7 +25,7 @@ def dense_clip(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonym
     >>> dense_clip(load_clip("shapes-clip"), sample("test", 0).image, ["circle"]).maps.shape
     (1, 32, 32)
     """
-    model, tokenizer = clip
+    model, tokenizer = check_clip(clip)
     text = class_embeddings(model, tokenizer, class_names, templates, synonyms)
     pixels, size = prepare_image(model, image, input_size)
     grid = token_grid(pixels, model.config.vision_config.patch_size)

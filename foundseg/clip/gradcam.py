@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ..models.clip_embeddings import POOLINGS, default_pooling, pool_tokens
-from .inputs import prepare_image, token_grid, upsample, vision_tokens_before
-from .prompts import DEFAULT_TEMPLATES, class_embeddings, prompt_embeddings
+from .inputs import check_clip, prepare_image, token_grid, upsample, vision_tokens_before
+from .prompts import DEFAULT_TEMPLATES, check_class_names, class_embeddings, prompt_embeddings
 
 TARGETS = ("attn_input", "layer_input", "layer_output")
 """Where the CAM is taken in block ``layer``: its attention's input (CLIP-ES), its input, or its output."""
@@ -62,7 +62,8 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
     >>> cam.maps.shape
     (2, 32, 32)
     """
-    model, tokenizer = clip
+    model, tokenizer = check_clip(clip)
+    class_names = check_class_names(class_names)
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     pooling = pooling or default_pooling(model)

@@ -9,6 +9,17 @@ from ..data.images import load_image
 from ..models.clip_embeddings import pixel_values
 
 
+def check_clip(clip):
+    """``clip`` as (model, tokenizer), checked to be a CLIP with both towers."""
+    try:
+        model, tokenizer = clip
+    except (TypeError, ValueError):
+        raise ValueError(f"clip must be a (CLIPModel, tokenizer) pair such as load_clip() returns, got {clip!r}") from None
+    if not all(hasattr(model, a) for a in ("vision_model", "visual_projection", "text_projection")):
+        raise ValueError(f"clip must hold a CLIPModel with a vision tower, got {type(model).__name__}")
+    return model, tokenizer
+
+
 def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
     """Normalised pixels (1, 3, h, w) for ``model`` and the image's own (H, W).
 
@@ -22,6 +33,8 @@ def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Te
     if not isinstance(target, int) or target < patch:
         raise ValueError(f"input_size must be an integer of at least one patch ({patch} px), got {input_size!r}")
     h, w = arr.shape[:2]
+    if min(h, w) < patch:
+        raise ValueError(f"image of {h}x{w} px is smaller than one {patch} px patch")
     ratio = target / min(h, w)
     size = (max(patch, round(h * ratio / patch) * patch), max(patch, round(w * ratio / patch) * patch))
     x = pixel_values(arr, device=model.device, dtype=model.dtype)

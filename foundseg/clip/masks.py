@@ -53,9 +53,16 @@ def threshold_maps(maps, method: str = "fixed", value: float = 0.5) -> np.ndarra
 
 def semantic_map(maps, class_ids, background_threshold: float = 0.5) -> np.ndarray:
     """(H, W) label map: the argmax class id where its map reaches ``background_threshold``, else 0."""
+    return labels_from_maps(maps, class_ids, "fixed", background_threshold)
+
+
+def labels_from_maps(maps, class_ids, method: str = "fixed", value: float = 0.5) -> np.ndarray:
+    """(H, W) label map: each map is thresholded by ``method``/``value`` (see :func:`threshold_maps`); a pixel
+    takes the id of the highest map among those that keep it, else 0 (background)."""
     arr = _maps(maps)
     ids = np.asarray(class_ids)
     if ids.shape != (arr.shape[0],):
         raise ValueError(f"class_ids must give one id per map ({arr.shape[0]}), got {ids.tolist()}")
-    best = arr.argmax(0)
-    return np.where(arr.max(0) >= background_threshold, ids[best], 0).astype(np.int64)
+    keep = threshold_maps(arr, method, value)
+    masked = np.where(keep, arr, -np.inf)
+    return np.where(keep.any(0), ids[masked.argmax(0)], 0).astype(np.int64)

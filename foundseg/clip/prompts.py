@@ -31,6 +31,9 @@ def check_class_names(class_names) -> list[str]:
     names = list(class_names)
     if not all(isinstance(c, str) and c.strip() for c in names):
         raise ValueError(f"class_names must hold non-empty strings, got {names!r}")
+    duplicates = sorted({c for c in names if names.count(c) > 1})
+    if duplicates:
+        raise ValueError(f"class_names must not repeat a class, got {duplicates} more than once")
     return names
 
 
@@ -48,7 +51,12 @@ def class_embeddings(model, tokenizer, class_names, templates=DEFAULT_TEMPLATES,
     names = check_class_names(class_names)
     out = []
     for name in names:
-        emb = F.normalize(text_embeddings(model, tokenizer, class_prompts(name, templates, synonyms)), dim=-1)
+        prompts = class_prompts(name, templates, synonyms)
+        too_long = [p for p in prompts if len(tokenizer(p).input_ids) > tokenizer.model_max_length]
+        if too_long:
+            raise ValueError(f"class_names: prompt {too_long[0]!r} is longer than the text encoder's "
+                             f"{tokenizer.model_max_length} tokens")
+        emb = F.normalize(text_embeddings(model, tokenizer, prompts), dim=-1)
         out.append(F.normalize(emb.mean(0), dim=-1))
     return torch.stack(out)
 

@@ -1,0 +1,38 @@
+import hashlib
+
+import pytest
+
+from foundseg.cli import main
+from foundseg.models import load_clip, load_sd
+from foundseg.training import train_zoo
+
+TINY = dict(clip=dict(steps=3, pool=300, batch=16), vae=dict(steps=3, pool=300, batch=8), unet=dict(steps=3, batch=8))
+
+
+def _digest(directory):
+    return {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*.safetensors"))}
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights_and_loadable_layout(tmp_path):
+    logs = train_zoo(tmp_path / "a", seed=3, progress=False, **TINY)
+    train_zoo(tmp_path / "b", seed=3, progress=False, **TINY)
+    a, b = _digest(tmp_path / "a"), _digest(tmp_path / "b")
+    assert a == b and len(a) == 4  # clip, vae, unet, text encoder
+    assert logs["shapes-clip"]["steps"] == 3 and logs["shapes-sd"]["unet"]["steps"] == 3
+    assert not list((tmp_path / "a").glob(".training-*"))  # nothing half-written left behind
+    assert load_clip(str(tmp_path / "a" / "shapes-clip")).model.config.image_pooling == "patch_mean"
+    pipe = load_sd(str(tmp_path / "a" / "shapes-sd"))
+    assert (tmp_path / "a" / "shapes-sd" / "tokenizer" / "vocab.json").exists()
+    assert not (tmp_path / "a" / "shapes-sd" / "tokenizer" / "tokenizer.json").exists()
+    assert pipe.scheduler.config.clip_sample is False and pipe.scheduler.config.steps_offset == 1
+    train_zoo(tmp_path / "a", seed=4, progress=False, **TINY)  # retraining replaces the models whole
+    assert _digest(tmp_path / "a") != a
+
+
+def test_cli_help_lists_zoo_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["zoo", "--help"])
+    out = capsys.readouterr().out
+    assert "train" in out and "card" in out
