@@ -137,3 +137,20 @@ def test_real_sd15_architecture(tmp_path):
     count = {r: sum(v == r for v in res.values()) for r in set(res.values())}
     assert count == {(8, 8): 5, (4, 4): 5, (2, 2): 5, (1, 1): 1}
     assert pipe.unet.attn_processors.keys() == dict(pipe.unet.attn_processors).keys()
+
+
+def test_bad_input(pipe):
+    with pytest.raises(ValueError, match="prompt is .* tokens long"):
+        token_indices(pipe.tokenizer, " ".join(["circle"] * 40), ["circle"])
+    with pytest.raises(ValueError, match="prompt must be"):
+        token_indices(pipe.tokenizer, "", ["circle"])
+    with pytest.raises(ValueError, match="size must be multiples of 8"):
+        encode_image(pipe, np.zeros((32, 32, 3), np.uint8), size=(30, 30))
+    with pytest.raises(ValueError, match="image must have shape"):
+        renoise_attention(pipe, np.zeros((32, 32, 2), np.uint8), "a red circle", ["circle"])
+    from diffusers import UNet2DModel
+
+    plain = UNet2DModel(sample_size=8, block_out_channels=(32, 32), norm_num_groups=8,
+                        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"))
+    with pytest.raises(ValueError, match="no cross-attention layers"):
+        CrossAttentionRecorder(plain, [[1]])

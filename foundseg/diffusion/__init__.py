@@ -1,8 +1,9 @@
 """Stable Diffusion internals: cross-attention capture, re-noising, features."""
 from .attention import AttentionMaps, CrossAttentionRecorder, cross_attention_layers, select_layers
 from .capture import Generation, add_noise, denoise_attention, encode_image, generate, renoise_attention
+from .features import cluster_features, extract_features, kmeans, output_layers
 from .tokens import END, START, token_indices
 
-__all__ = ["END", "START", "AttentionMaps", "CrossAttentionRecorder", "Generation", "add_noise",
-           "cross_attention_layers", "denoise_attention", "encode_image", "generate", "renoise_attention",
-           "select_layers", "token_indices"]
+__all__ = ["END", "START", "AttentionMaps", "CrossAttentionRecorder", "Generation", "add_noise", "cluster_features",
+           "cross_attention_layers", "denoise_attention", "encode_image", "extract_features", "generate", "kmeans",
+           "output_layers", "renoise_attention", "select_layers", "token_indices"]

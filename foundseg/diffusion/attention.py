@@ -54,6 +54,8 @@ def select_layers(unet, layers=None) -> list[str]:
     """Cross-attention layer names chosen by ``layers``: None (all), block kinds ``down``/``mid``/``up``,
     or name prefixes such as ``up_blocks.1``; a list mixes them."""
     names = cross_attention_layers(unet)
+    if not names:
+        raise ValueError(f"unet ({type(unet).__name__}) has no cross-attention layers to record")
     if layers is None:
         return names
     wanted = [layers] if isinstance(layers, str) else list(layers)

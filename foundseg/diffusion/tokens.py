@@ -19,7 +19,12 @@ def token_indices(tokenizer, prompt: str, words) -> list[list[int]]:
         words = [words]
     if not words:
         raise ValueError("words must name at least one word of the prompt")
-    ids = tokenizer(prompt, truncation=True, max_length=tokenizer.model_max_length).input_ids
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
+    ids = tokenizer(prompt).input_ids
+    if len(ids) > tokenizer.model_max_length:
+        raise ValueError(f"prompt is {len(ids)} tokens long; the text encoder reads at most "
+                         f"{tokenizer.model_max_length} (start and end tokens included)")
     out = []
     for word in words:
         if word == START:

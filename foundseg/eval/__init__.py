@@ -1,8 +1,9 @@
-"""Evaluation: dataset-level confusion matrix metrics, binary IoU, AUC, baselines, the generation judge."""
+"""Evaluation: dataset-level metrics, localisation and attention scoring, baselines, the generation judge."""
+from .attention import by_resolution, denoise_curve, generated_scenes, map_iou, renoise_curve
 from .judge import classify_shape, colour_masks, judge
 from .localisation import dense_clip_method, disc_method, evaluate_localisation, gradcam_method
-from .metrics import ConfusionMatrix, binary_iou, centred_disc, miou, roc_auc
+from .metrics import ConfusionMatrix, binary_iou, centred_disc, cluster_scores, miou, roc_auc
 
-__all__ = ["ConfusionMatrix", "binary_iou", "centred_disc", "classify_shape", "colour_masks", "dense_clip_method",
-           "disc_method", "evaluate_localisation", "gradcam_method", "judge", "miou",
-           "roc_auc"]
+__all__ = ["ConfusionMatrix", "binary_iou", "by_resolution", "centred_disc", "classify_shape", "cluster_scores",
+           "colour_masks", "dense_clip_method", "denoise_curve", "disc_method", "evaluate_localisation",
+           "generated_scenes", "gradcam_method", "judge", "map_iou", "miou", "renoise_curve", "roc_auc"]

@@ -105,3 +105,27 @@ def centred_disc(shape: tuple[int, int], radius: float) -> np.ndarray:
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w] + 0.5
     return (yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (radius * min(h, w)) ** 2
+
+
+def cluster_scores(clusters, target, ignore_index: int = 255) -> dict:
+    """Quality of an unsupervised clustering against ground truth.
+
+    ``miou``: clusters matched one-to-one to classes by the Hungarian algorithm on their overlap, then mIoU
+    over the ground-truth classes present (unmatched classes score 0); ``purity``: share of pixels whose
+    cluster's majority class is their own class.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    clusters, target = np.asarray(clusters).ravel(), np.asarray(target).ravel()
+    if clusters.shape != target.shape:
+        raise ValueError(f"clusters shape {clusters.shape} does not match target shape {target.shape}")
+    keep = target != ignore_index
+    c, t = clusters[keep], target[keep]
+    cs, ts = np.unique(c), np.unique(t)
+    overlap = np.array([[np.sum((c == a) & (t == b)) for b in ts] for a in cs], dtype=np.float64)
+    rows, cols = linear_sum_assignment(-overlap)
+    ious = np.zeros(len(ts))
+    for r, col in zip(rows, cols):
+        inter = overlap[r, col]
+        ious[col] = inter / (np.sum(c == cs[r]) + np.sum(t == ts[col]) - inter)
+    return {"miou": float(ious.mean()), "purity": float(overlap.max(1).sum() / len(t))}

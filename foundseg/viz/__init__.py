@@ -1,4 +1,5 @@
-"""Figures and overlays."""
+"""Figures, overlays and ipywidgets explorers."""
+from .explorers import cam_explorer, cam_panel
 from .figures import class_colours, image_grid, overlay_heatmap, overlay_labels, wrap
 
-__all__ = ["class_colours", "image_grid", "overlay_heatmap", "overlay_labels", "wrap"]
+__all__ = ["cam_explorer", "cam_panel", "class_colours", "image_grid", "overlay_heatmap", "overlay_labels", "wrap"]

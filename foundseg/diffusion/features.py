@@ -1,0 +1,80 @@
+"""UNet output-side features of an image noised once, and k-means on them (the paper's Fig. 4).
+
+Features are read with forward hooks on the UNet's own modules — no forward is re-implemented — at every
+output-side layer (each up-block's attention, or resnet where it has none), upsampled to a common size.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .capture import add_noise, encode_image
+
+
+def output_layers(unet) -> list[str]:
+    """Names of the UNet's output-side layers in forward order: per up-block, its attentions (or resnets)."""
+    names = []
+    for i, block in enumerate(unet.up_blocks):
+        parts = getattr(block, "attentions", None) or block.resnets
+        kind = "attentions" if getattr(block, "attentions", None) else "resnets"
+        names += [f"up_blocks.{i}.{kind}.{j}" for j in range(len(parts))]
+    return names
+
+
+@torch.no_grad()
+def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: int = 6, seed: int = 0,
+                     size=None) -> torch.Tensor:
+    """Mean of the last ``last`` output-side UNet layers' features (each L2-normalised over channels and
+    upsampled to the largest of them), for ``image`` noised once to ``t`` and conditioned on ``prompt``.
+
+    Returns (C, h, w) when the layers share a width, else the concatenation over channels.
+    """
+    layers = output_layers(pipe.unet)
+    if not 1 <= last <= len(layers):
+        raise ValueError(f"last must be between 1 and {len(layers)} (the UNet's output-side layers), got {last}")
+    chosen = layers[-last:]
+    grabbed = {}
+    handles = [pipe.unet.get_submodule(n).register_forward_hook(
+        lambda m, a, out, n=n: grabbed.__setitem__(n, out[0] if isinstance(out, tuple) else out)) for n in chosen]
+    try:
+        noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
+        text = pipe.encode_prompt(prompt, noisy.device, 1, False)[0]
+        pipe.unet(noisy, 0 if t is None else int(t), encoder_hidden_states=text)
+    finally:
+        for h in handles:
+            h.remove()
+    feats = [F.normalize(grabbed[n][0].float(), dim=0) for n in chosen]
+    hw = max(f.shape[-2:] for f in feats)
+    feats = [F.interpolate(f[None], size=hw, mode="bilinear", align_corners=False)[0] for f in feats]
+    if len({f.shape[0] for f in feats}) == 1:
+        return torch.stack(feats).mean(0)
+    return torch.cat(feats) / len(feats)
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 50, seed: int = 0) -> torch.Tensor:
+    """Cluster the rows of ``x`` (N, D) into ``k`` groups (k-means++ start, Lloyd steps); returns labels (N,)."""
+    if not 1 <= k <= len(x):
+        raise ValueError(f"k must be between 1 and the number of points ({len(x)}), got {k}")
+    g = torch.Generator().manual_seed(seed)
+    x = x.float().cpu()
+    centres = x[torch.randint(len(x), (1,), generator=g)]
+    for _ in range(1, k):
+        d = torch.cdist(x, centres).min(1).values ** 2
+        centres = torch.cat([centres, x[torch.multinomial(d / d.sum() if d.sum() > 0 else torch.ones_like(d), 1,
+                                                           generator=g)]])
+    for _ in range(iters):
+        labels = torch.cdist(x, centres).argmin(1)
+        new = torch.stack([x[labels == j].mean(0) if (labels == j).any() else centres[j] for j in range(k)])
+        if torch.allclose(new, centres):
+            break
+        centres = new
+    return torch.cdist(x, centres).argmin(1)
+
+
+def cluster_features(features: torch.Tensor, k: int, size=None, seed: int = 0) -> torch.Tensor:
+    """k-means labels (H, W) of a (C, h, w) feature map, upsampled (nearest) to ``size``."""
+    c, h, w = features.shape
+    labels = kmeans(features.reshape(c, -1).T, k, seed=seed).reshape(1, 1, h, w).float()
+    if size is not None:
+        labels = F.interpolate(labels, size=tuple(size), mode="nearest")
+    return labels[0, 0].long()

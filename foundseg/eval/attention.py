@@ -1,0 +1,97 @@
+"""Scoring cross-attention maps against object masks (the paper's Fig. 3, measured)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data import CLASSES, COLOURS
+from ..data.shapes import article
+from ..diffusion import AttentionMaps, denoise_attention, generate, renoise_attention
+from .judge import judge
+from .metrics import binary_iou
+
+NORMALISATIONS = ("minmax", "max")
+
+
+def map_iou(attention: torch.Tensor, mask, threshold: float = 0.5, normalise: str = "minmax") -> float:
+    """IoU of an attention map (h, w), upsampled to the mask's size, normalised and thresholded, with ``mask``.
+
+    ``minmax`` scales the map to [0, 1]; ``max`` divides by its maximum (tiny models' maps are flat, so the
+    two differ a lot: say which one a number uses).
+    """
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
+    mask = np.asarray(mask, bool)
+    m = torch.nn.functional.interpolate(attention.float()[None, None], size=mask.shape, mode="bilinear",
+                                        align_corners=False)[0, 0].numpy()
+    lo = m.min() if normalise == "minmax" else 0.0
+    m = (m - lo) / max(m.max() - lo, 1e-12)
+    return binary_iou(m >= threshold, mask)
+
+
+def by_resolution(maps: AttentionMaps) -> dict[int, torch.Tensor]:
+    """The first batch item's first word map, averaged over the layers of each resolution (rows)."""
+    out: dict[int, list] = {}
+    for name, m in maps.per_layer.items():
+        out.setdefault(m.shape[-2], []).append(m[0, 0])
+    return {r: torch.stack(v).mean(0) for r, v in sorted(out.items(), reverse=True)}
+
+
+@dataclass
+class Scene:
+    """A single-object generated image, its prompt and word, the object's mask (by colour) and its maps."""
+
+    prompt: str
+    word: str
+    image: np.ndarray
+    mask: np.ndarray
+    maps: AttentionMaps
+
+
+def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed: int = 0) -> list[Scene]:
+    """Generate "a {colour} {shape}" images (cycling through all pairs) until ``n`` show their colour;
+    keep the word's maps at the last step. Gives up after 3n tries."""
+    pairs = [(c, s) for s in CLASSES for c in COLOURS]
+    rng = np.random.default_rng(seed)
+    rng.shuffle(pairs)
+    scenes = []
+    for i in range(3 * n):
+        colour, shape = pairs[i % len(pairs)]
+        prompt = f"{article(colour)} {colour} {shape}"
+        g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed + i)
+        verdict = judge(g.image, colour, shape)
+        if verdict["colour_ok"]:
+            scenes.append(Scene(prompt, shape, g.image, verdict["mask"], g.maps))
+            if len(scenes) == n:
+                break
+    return scenes
+
+
+def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "minmax", seed: int = 0) -> dict:
+    """Mean IoU of the word map after re-noising once at each t in ``ts`` (``None`` = no noise), overall and
+    per resolution. ``items``: (image, prompt, word, mask) tuples."""
+    out = {"all": {}, "by_resolution": {}}
+    for t in ts:
+        ious, res_ious = [], {}
+        for k, (image, prompt, word, mask) in enumerate(items):
+            maps = renoise_attention(pipe, image, prompt, [word], t=t, seed=seed + k)
+            ious.append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
+            for r, m in by_resolution(maps).items():
+                res_ious.setdefault(r, []).append(map_iou(m, mask, threshold, normalise))
+        out["all"][t] = float(np.mean(ious))
+        out["by_resolution"][t] = {r: float(np.mean(v)) for r, v in res_ious.items()}
+    return out
+
+
+def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.5, threshold: float = 0.5,
+                  normalise: str = "minmax", seed: int = 0) -> dict[int, float]:
+    """Mean IoU of the word map at each denoising step k after re-noising to ``strength`` (img2img)."""
+    per_k: dict[int, list] = {}
+    for k, (image, prompt, word, mask) in enumerate(items):
+        d = denoise_attention(pipe, image, prompt, [word], strength=strength, num_inference_steps=steps,
+                              guidance_scale=guidance, seed=seed + k)
+        for j, step in enumerate(sorted(d.maps.per_step)):
+            per_k.setdefault(j + 1, []).append(map_iou(d.maps.per_step[step][0, 0], mask, threshold, normalise))
+    return {k: float(np.mean(v)) for k, v in per_k.items()}

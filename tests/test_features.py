@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+
+from foundseg.diffusion import cluster_features, extract_features, kmeans, output_layers
+from foundseg.eval import cluster_scores
+from foundseg.models import load_sd
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_sd_dir):
+    return load_sd(str(tiny_sd_dir))
+
+
+def test_output_layers_and_features(pipe):
+    names = output_layers(pipe.unet)
+    assert names == ["up_blocks.0.attentions.0", "up_blocks.0.attentions.1",
+                     "up_blocks.1.attentions.0", "up_blocks.1.attentions.1"]
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    f2 = extract_features(pipe, image, t=100, last=2)
+    assert f2.shape == (32, 8, 8)  # the last up-block: 32 channels at the latent's 8x8
+    f4 = extract_features(pipe, image, t=100, last=4)
+    assert f4.shape == (64 + 32, 8, 8)  # widths differ: concatenated
+    assert torch.equal(extract_features(pipe, image, t=100, last=2), f2)
+    assert not torch.equal(extract_features(pipe, image, t=900, last=2), f2)
+    with pytest.raises(ValueError, match="last must be between 1 and 4"):
+        extract_features(pipe, image, last=9)
+
+
+def test_kmeans_separates_blobs_and_scores_match_hand_cases():
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(50, 2, generator=g) * 0.1, torch.randn(50, 2, generator=g) * 0.1 + 5])
+    labels = kmeans(x, 2)
+    assert len(set(labels[:50].tolist())) == 1 and labels[0] != labels[-1]
+    assert torch.equal(kmeans(x, 2, seed=0), labels)
+    # clusters are a relabelling of the truth: perfect scores
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    assert cluster_scores(np.array([5, 5, 3, 3, 9, 9]), truth) == {"miou": 1.0, "purity": 1.0}
+    # one cluster for everything: best match IoU 2/6 for one class, 0 for the others; purity 2/6
+    r = cluster_scores(np.zeros(6, int), truth)
+    assert r["miou"] == pytest.approx(1 / 9) and r["purity"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="k must be"):
+        kmeans(x, 0)
+
+
+def test_cluster_features_upsamples(pipe):
+    feats = torch.randn(8, 4, 4)
+    labels = cluster_features(feats, 3, size=(16, 16))
+    assert labels.shape == (16, 16) and set(labels.unique().tolist()) <= {0, 1, 2}
