@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 # The CPU build of torch; on a GPU machine use e.g. `make book TORCH=torch`.
 TORCH ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 
 .PHONY: book test notebooks clean
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet "$(TORCH)" $(TORCH_PIP_ARGS)
 	$(BIN)/pip install --quiet -e ".[book,test]"
 	touch $@
 

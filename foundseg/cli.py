@@ -22,6 +22,134 @@ def _zoo_card(args) -> None:
     print(json.dumps(metrics, indent=2))
 
 
+def _out_dir(args, names) -> Path:
+    """The output directory, refusing to overwrite any of ``names`` there without --force."""
+    out = Path(args.out)
+    clash = [n for n in names if (out / n).exists()]
+    if clash and not args.force:
+        raise SystemExit(f"foundseg: {out} already holds {', '.join(clash)}; pass --force to overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _save_maps_png(path: Path, image, maps, titles) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .viz import image_grid, overlay_heatmap
+
+    fig = image_grid([image] + [overlay_heatmap(image, m) for m in maps], ["image"] + list(titles),
+                     ncols=len(maps) + 1, size=2.4)
+    fig.savefig(path, dpi=100)
+
+
+def _cam(args) -> None:
+    import numpy as np
+
+    from .clip import SHAPES_BACKGROUND, dense_clip, gradcam
+    from .data import load_image
+    from .models import load_clip
+
+    out = _out_dir(args, ["cam.png", "cam.npz", "cam.json"])
+    image = load_image(args.image, "IMAGE")
+    clip = load_clip(args.model)
+    fn = dense_clip if args.dense else gradcam
+    kwargs = {} if args.dense else {"background": SHAPES_BACKGROUND if args.background else None}
+    result = fn(clip, image, args.classes, **kwargs)
+    np.savez_compressed(out / "cam.npz", maps=result.maps, classes=np.array(result.class_names))
+    _save_maps_png(out / "cam.png", image, result.maps, result.class_names)
+    (out / "cam.json").write_text(json.dumps({"model": args.model, "method": "dense_clip" if args.dense else "gradcam",
+                                              "classes": result.class_names,
+                                              "scores": [round(float(v), 6) for v in result.scores]}, indent=2))
+    print(f"wrote {out}/cam.png, cam.npz, cam.json")
+
+
+def _attention(args) -> None:
+    import numpy as np
+    import torch.nn.functional as F
+
+    from .data import load_image
+    from .diffusion import generate, renoise_attention
+    from .models import load_sd
+
+    out = _out_dir(args, ["attention.png", "attention.npz", "attention.json"])
+    pipe = load_sd(args.model)
+    if args.image:
+        image = load_image(args.image, "--image")
+        maps = renoise_attention(pipe, image, args.prompt, args.word, t=None if args.t < 0 else args.t, seed=args.seed)
+    else:
+        g = generate(pipe, args.prompt, args.word, num_inference_steps=args.steps, seed=args.seed)
+        image, maps = g.image, g.maps
+        from PIL import Image
+
+        Image.fromarray(image).save(out / "generated.png")
+    mean = F.interpolate(maps.mean()[:, :], size=image.shape[:2], mode="bilinear")[0].numpy()
+    scaled = (mean - mean.min(axis=(1, 2), keepdims=True)) / np.maximum(np.ptp(mean, axis=(1, 2), keepdims=True), 1e-12)
+    np.savez_compressed(out / "attention.npz", mean=mean, **{k: v.numpy() for k, v in maps.per_layer.items()})
+    _save_maps_png(out / "attention.png", image, scaled, args.word)
+    (out / "attention.json").write_text(json.dumps({"model": args.model, "prompt": args.prompt, "words": args.word,
+                                                    "mode": "renoise" if args.image else "generate",
+                                                    "t": args.t if args.image else None,
+                                                    "layers": {k: list(v) for k, v in maps.resolutions.items()}},
+                                                   indent=2))
+    print(f"wrote {out}/attention.png, attention.npz, attention.json")
+
+
+def _features(args) -> None:
+    import numpy as np
+
+    from .data import load_image
+    from .diffusion import cluster_features, extract_features
+    from .models import load_sd
+
+    out = _out_dir(args, ["features.npz", "clusters.png"])
+    image = load_image(args.image, "IMAGE")
+    feats = extract_features(load_sd(args.model), image, t=None if args.t < 0 else args.t, last=args.last)
+    labels = cluster_features(feats, args.k, size=image.shape[:2]).numpy()
+    np.savez_compressed(out / "features.npz", features=feats.numpy(), clusters=labels)
+    from PIL import Image
+
+    from .viz import overlay_labels
+
+    Image.fromarray((overlay_labels(image, labels + 1) * 255).astype("uint8")).save(out / "clusters.png")
+    print(f"wrote {out}/features.npz, clusters.png")
+
+
+def _dataset(args):
+    from .data import ShapesDataset, ade20k, coco_stuff, label_folder, pascal_context59, voc2012
+
+    if args.dataset == "shapes":
+        return ShapesDataset(args.split or "test", args.limit or 500)
+    if args.dataset == "voc2012":
+        return voc2012(args.root, args.split or "val")
+    if args.dataset == "ade20k":
+        return ade20k(args.root, args.split or "validation")
+    if args.dataset == "pascal-context59":
+        return pascal_context59(args.images, args.labels, args.split_file)
+    if args.dataset == "coco-stuff":
+        return coco_stuff(args.images, args.labels)
+    return label_folder(args.images, args.labels, args.classes, args.image_suffix, args.label_suffix)
+
+
+def _eval(args) -> None:
+    from accelerate import Accelerator
+
+    from .eval.distributed import evaluate_dataset, make_segmenter
+    from .models import load_clip
+
+    accelerator = Accelerator()
+    out = _out_dir(args, ["metrics.json"]) if accelerator.is_main_process else Path(args.out)
+    dataset = _dataset(args)
+    clip = None if args.method == "disc" else load_clip(args.model, device=accelerator.device)
+    segment = make_segmenter(args.method, dataset.class_names, dataset.ignore_index, clip)
+    result = evaluate_dataset(segment, dataset, args.limit, accelerator)
+    if accelerator.is_main_process:
+        result.update(dataset=dataset.name, method=args.method, model=args.model, processes=accelerator.num_processes)
+        (out / "metrics.json").write_text(json.dumps(result, indent=2))
+        print(f"{dataset.name} {args.method}: mIoU {result['mIoU']:.4f} over {result['images']} images "
+              f"({accelerator.num_processes} processes) -> {out}/metrics.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foundseg", description="CLIP and Stable Diffusion for dense recognition.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +165,53 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--images", type=int, default=1000, help="test images for the CLIP metrics")
     card.add_argument("--seeds", type=int, default=3, help="samples per (colour, shape) prompt for the SD metrics")
     card.set_defaults(func=_zoo_card)
+
+    def common(p, model):
+        p.add_argument("--model", default=model, help=f"shipped name, hub id or directory (default {model})")
+        p.add_argument("--out", required=True, help="output directory")
+        p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+    cam = sub.add_parser("cam", help="Grad-CAM (or dense CLIP) maps of class prompts on an image")
+    cam.add_argument("image", help="image file")
+    cam.add_argument("--classes", nargs="+", required=True)
+    cam.add_argument("--dense", action="store_true", help="dense CLIP (MaskCLIP) instead of Grad-CAM")
+    cam.add_argument("--background", action="store_true", help="CLIP-ES softmax over classes + background prompts")
+    common(cam, "shapes-clip")
+    cam.set_defaults(func=_cam)
+
+    att = sub.add_parser("attention", help="cross-attention maps of words: while generating, or --image re-noised once")
+    att.add_argument("--prompt", required=True)
+    att.add_argument("--word", nargs="+", required=True)
+    att.add_argument("--image", help="re-noise this image once (ODISE mode) instead of generating")
+    att.add_argument("--t", type=int, default=0, help="timestep of the single noising (-1: no noise)")
+    att.add_argument("--steps", type=int, default=25, help="denoising steps when generating")
+    att.add_argument("--seed", type=int, default=0)
+    common(att, "shapes-sd")
+    att.set_defaults(func=_attention)
+
+    feat = sub.add_parser("features", help="UNet features of an image noised once, and their k-means clusters")
+    feat.add_argument("image")
+    feat.add_argument("--t", type=int, default=0, help="timestep of the single noising (-1: no noise)")
+    feat.add_argument("--last", type=int, default=6, help="number of last output-side layers averaged")
+    feat.add_argument("--k", type=int, default=4, help="k-means clusters")
+    common(feat, "shapes-sd")
+    feat.set_defaults(func=_features)
+
+    ev = sub.add_parser("eval", help="mIoU of a method over a dataset (run under `accelerate launch` to shard)")
+    ev.add_argument("--dataset", required=True,
+                    choices=["shapes", "voc2012", "ade20k", "pascal-context59", "coco-stuff", "folder"])
+    ev.add_argument("--method", required=True, choices=["gradcam", "dense-clip", "disc"])
+    ev.add_argument("--root", help="dataset root (voc2012: the VOC2012 folder; ade20k: ADEChallengeData2016)")
+    ev.add_argument("--split", help="split name (voc2012 split file / ade20k folder / shapes split)")
+    ev.add_argument("--split-file", help="pascal-context59: file listing image ids")
+    ev.add_argument("--images", help="images folder (folder, pascal-context59, coco-stuff)")
+    ev.add_argument("--labels", help="label PNG folder (folder, pascal-context59, coco-stuff)")
+    ev.add_argument("--classes", help="folder: class-name file, one per line")
+    ev.add_argument("--image-suffix", default=".jpg")
+    ev.add_argument("--label-suffix", default=".png")
+    ev.add_argument("--limit", type=int, help="evaluate the first N images only")
+    common(ev, "shapes-clip")
+    ev.set_defaults(func=_eval)
     return parser
 
 
