@@ -150,6 +150,60 @@ def _eval(args) -> None:
               f"({accelerator.num_processes} processes) -> {out}/metrics.json")
 
 
+def _ablation_rows(args) -> dict:
+    from .diffusion import OdiseConfig
+    from .eval.ablation import CLIP_ONLY, NEW_ROWS, PAPER_ROWS
+
+    known = {**PAPER_ROWS, **NEW_ROWS}
+    if args.config:
+        import yaml
+
+        spec = yaml.safe_load(Path(args.config).read_text())
+        if not isinstance(spec, dict) or not isinstance(spec.get("rows"), dict) or not spec["rows"]:
+            raise SystemExit(f"foundseg: --config {args.config} must hold a non-empty 'rows' mapping")
+        rows = {}
+        for name, fields in spec["rows"].items():
+            if fields == CLIP_ONLY:
+                rows[name] = CLIP_ONLY
+                continue
+            fields = {k: tuple(v) if isinstance(v, list) else v for k, v in (fields or {}).items()}
+            if "text" in fields and fields["text"] is None:
+                fields["text"] = "null"  # YAML reads `text: null` as None: it means the null text
+            try:
+                rows[name] = OdiseConfig(**fields)
+            except (TypeError, ValueError) as err:
+                raise SystemExit(f"foundseg: --config row {name!r}: {err}") from None
+        return rows
+    if args.rows == ["all"]:
+        return known
+    unknown = [r for r in args.rows if r not in known]
+    if unknown:
+        raise SystemExit(f"foundseg: unknown --rows {unknown}; known rows: {list(known)}")
+    return {r: known[r] for r in args.rows}
+
+
+def _ablate(args) -> None:
+    import csv
+
+    from .eval.ablation import run_ablation, summarise
+    from .models import load_clip, load_sd
+
+    rows = _ablation_rows(args)
+    out = _out_dir(args, ["ablation.csv", "ablation.json"])
+    results = run_ablation(load_sd(args.sd_model), load_clip(args.model), rows, args.n_train, args.n_test,
+                           tuple(range(args.seeds)), args.steps, args.cache)
+    table = summarise(results)
+    with open(out / "ablation.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    settings = {k: getattr(args, k) for k in ("n_train", "n_test", "seeds", "steps", "model", "sd_model")}
+    (out / "ablation.json").write_text(json.dumps({"settings": settings, "results": results}, indent=2))
+    for row in table:
+        print(f"{row['row']:<48} seen {row['seen_mean']:.3f}±{row['seen_std']:.3f}  "
+              f"unseen {row['unseen_mean']:.3f}±{row['unseen_std']:.3f}  all {row['all_mean']:.3f}±{row['all_std']:.3f}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foundseg", description="CLIP and Stable Diffusion for dense recognition.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="evaluate the first N images only")
     common(ev, "shapes-clip")
     ev.set_defaults(func=_eval)
+
+    ab = sub.add_parser("ablate", help="the ODISE mini-ablation: any rows, from flags or a YAML/JSON config")
+    ab.add_argument("--rows", nargs="+", default=["all"], help="row names (default: all built-in rows)")
+    ab.add_argument("--config", help="YAML/JSON file: {rows: {name: {OdiseConfig fields} or 'clip'}}")
+    ab.add_argument("--n-train", type=int, default=1500)
+    ab.add_argument("--n-test", type=int, default=500)
+    ab.add_argument("--seeds", type=int, default=3, help="head trainings per row (seeds 0..N-1)")
+    ab.add_argument("--steps", type=int, default=300, help="head training steps")
+    ab.add_argument("--cache", default=".foundseg-cache/odise", help="feature cache directory")
+    ab.add_argument("--sd-model", default="shapes-sd")
+    common(ab, "shapes-clip")
+    ab.set_defaults(func=_ablate)
     return parser
 
 

@@ -74,3 +74,31 @@ def test_binary_iou_auc_and_disc():
         roc_auc([1, 2], [1, 1])
     disc = centred_disc((20, 20), 0.25)
     assert disc[10, 10] and not disc[0, 0] and abs(disc.sum() - np.pi * 25) < 8
+
+
+def test_agrees_with_torchmetrics_where_semantics_coincide():
+    import torch
+    from torchmetrics.classification import MulticlassJaccardIndex
+
+    rng = np.random.default_rng(1)
+    ours = ConfusionMatrix(5)
+    theirs = MulticlassJaccardIndex(num_classes=5, average="macro", ignore_index=255)
+    for _ in range(4):
+        gt = rng.integers(0, 5, (16, 16))
+        gt[rng.random((16, 16)) < 0.1] = 255
+        pred = np.where(rng.random((16, 16)) < 0.6, np.where(gt == 255, 0, gt), rng.integers(0, 5, (16, 16)))
+        ours.update(pred, gt)
+        theirs.update(torch.from_numpy(pred), torch.from_numpy(gt))
+    assert ours.compute()["mIoU"] == pytest.approx(float(theirs.compute()), abs=1e-6)
+
+
+def test_differs_from_torchmetrics_on_classes_without_ground_truth():
+    import torch
+    from torchmetrics.classification import MulticlassJaccardIndex
+
+    pred, gt = np.array([0, 0, 2]), np.array([0, 0, 0])
+    cm = ConfusionMatrix(3)
+    cm.update(pred, gt)
+    tm = MulticlassJaccardIndex(num_classes=3, average="macro")(torch.from_numpy(pred), torch.from_numpy(gt))
+    assert cm.compute()["mIoU"] == pytest.approx(2 / 3)  # only class 0 has ground truth
+    assert float(tm) == pytest.approx(1 / 3)  # class 2, predicted but never in the truth, counts as 0

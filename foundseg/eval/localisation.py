@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..clip import dense_clip, gradcam, labels_from_maps
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
+from ..data.shapes import DEFAULT_SIZE
 from .metrics import ConfusionMatrix, centred_disc
 
 Method = Callable[[object, list[str]], np.ndarray]
@@ -49,9 +50,10 @@ def class_ids(names) -> list[int]:
 
 
 def evaluate_localisation(method: Method, n_images: int = 500, rule: str = "fixed", value: float = 0.5,
-                          split: str = "test", seed: int = 0, maps_cache: dict | None = None,
-                          progress: bool = True) -> dict:
-    """mIoU of ``method`` on the first ``n_images`` of ``split``, given each image's class labels.
+                          split: str = "test", seed: int = 0, size: int = DEFAULT_SIZE,
+                          maps_cache: dict | None = None, progress: bool = True) -> dict:
+    """mIoU of ``method`` on the first ``n_images`` of ``split`` rendered at ``size`` px, given each image's
+    class labels.
 
     Returns ``mIoU`` (background + all classes), ``seen`` and ``unseen`` (mean IoU of those classes),
     ``background`` IoU and per-class IoU. ``maps_cache`` (a dict) keeps the maps so that several threshold
@@ -59,7 +61,7 @@ def evaluate_localisation(method: Method, n_images: int = 500, rule: str = "fixe
     """
     cm = ConfusionMatrix(len(CLASSES) + 1)
     for i in tqdm(range(n_images), desc="images", disable=not progress, leave=False):
-        s = sample(split, i, seed)
+        s = sample(split, i, seed, size)
         names = [CLASSES[c - 1] for c in s.class_ids]
         if maps_cache is not None and i in maps_cache:
             maps = maps_cache[i]

@@ -4,6 +4,11 @@
 IoUMetric: one matrix accumulated over the whole dataset, pixels labelled
 ``ignore_index`` skipped, classes without ground-truth pixels left out of the
 means. Matrices from several processes add up exactly.
+
+torchmetrics' ``MulticlassJaccardIndex`` accumulates the same matrix, but its macro average counts a class
+that is predicted yet absent from the ground truth as IoU 0 instead of leaving it out (classes absent from
+both are left out by both): the two agree exactly when every predicted class occurs in the ground truth, and
+torchmetrics is lower otherwise (``tests/test_metrics.py`` shows both).
 """
 from __future__ import annotations
 

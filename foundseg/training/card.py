@@ -36,7 +36,8 @@ def minmax(x: np.ndarray) -> np.ndarray:
 def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
     """Zero-shot top-1 (single-object test images), class-presence AUC (multi-object), Grad-CAM IoU vs a disc."""
     model, tokenizer = clip
-    samples = [sample("test", i) for i in range(n_images)]
+    size = model.config.vision_config.image_size
+    samples = [sample("test", i, size=size) for i in range(n_images)]
     text = class_embeddings(model, tokenizer, CLASSES)
     emb = torch.cat([image_embeddings(model, pixel_values(np.stack([s.image for s in samples[i:i + 256]])))
                      for i in range(0, len(samples), 256)])

@@ -23,9 +23,9 @@ from ..data.vocab import MODEL_MAX_LENGTH, write_tokenizer
 from ..models.clip_embeddings import pixel_values, pool_tokens
 from .common import LossLog, seed_everything, training_pool, warmup_cosine
 
-SETTINGS = dict(size=32, patch=4, width=96, vision_layers=4, text_layers=3, heads=4, projection=64,
-                pool=60000, steps=1800, batch=128, lr=1e-3, warmup=100, weight_decay=0.1,
-                colour_prob=0.35, region_weight=1.0)
+SETTINGS = dict(size=64, patch=8, width=96, vision_layers=4, text_layers=3, heads=4, projection=64,
+                pool=60000, steps=2000, batch=128, lr=1e-3, warmup=100, weight_decay=0.1,
+                colour_prob=0.25, region_weight=1.0)
 
 
 def clip_config(tokenizer, s=SETTINGS) -> CLIPConfig:
