@@ -191,13 +191,13 @@ def _ablate(args) -> None:
     rows = _ablation_rows(args)
     out = _out_dir(args, ["ablation.csv", "ablation.json"])
     results = run_ablation(load_sd(args.sd_model), load_clip(args.model), rows, args.n_train, args.n_test,
-                           tuple(range(args.seeds)), args.steps, args.cache)
+                           tuple(range(args.seeds)), args.steps, args.cache, args.image_size)
     table = summarise(results)
     with open(out / "ablation.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    settings = {k: getattr(args, k) for k in ("n_train", "n_test", "seeds", "steps", "model", "sd_model")}
+    settings = {k: getattr(args, k) for k in ("n_train", "n_test", "seeds", "steps", "image_size", "model", "sd_model")}
     (out / "ablation.json").write_text(json.dumps({"settings": settings, "results": results}, indent=2))
     for row in table:
         print(f"{row['row']:<48} seen {row['seen_mean']:.3f}±{row['seen_std']:.3f}  "
@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--n-test", type=int, default=500)
     ab.add_argument("--seeds", type=int, default=3, help="head trainings per row (seeds 0..N-1)")
     ab.add_argument("--steps", type=int, default=300, help="head training steps")
+    ab.add_argument("--image-size", type=int, default=32, help="shapes-world image size fed to the SD pipeline")
     ab.add_argument("--cache", default=".foundseg-cache/odise", help="feature cache directory")
     ab.add_argument("--sd-model", default="shapes-sd")
     common(ab, "shapes-clip")

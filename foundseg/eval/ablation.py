@@ -38,8 +38,8 @@ NEW_ROWS = {
 FEATURE_SIZE = (8, 8)
 
 
-def _split(split: str, n: int, seed: int = 0):
-    samples = [sample(split, i, seed) for i in range(n)]
+def _split(split: str, n: int, size: int, seed: int = 0):
+    samples = [sample(split, i, seed, size) for i in range(n)]
     images = np.stack([s.image for s in samples])
     masks = np.stack([s.mask for s in samples]).astype(np.int64)
     return images, masks, [s.caption for s in samples]
@@ -62,9 +62,11 @@ def seen_labels(masks: np.ndarray) -> np.ndarray:
 def clip_features(clip, images: np.ndarray, batch: int = 256) -> torch.Tensor:
     """Dense features of CLIP's image tower: the last layer's patch tokens on their grid, (N, D, h, w)."""
     model = clip.model
+    interpolate = images.shape[1] != model.config.vision_config.image_size
     out = []
     for i in range(0, len(images), batch):
-        tokens = model.vision_model(pixel_values=pixel_values(images[i:i + batch])).last_hidden_state[:, 1:]
+        tokens = model.vision_model(pixel_values=pixel_values(images[i:i + batch], model.device),
+                                    interpolate_pos_encoding=interpolate).last_hidden_state[:, 1:]
         side = int(tokens.shape[1] ** 0.5)
         out.append(model.vision_model.post_layernorm(tokens).transpose(1, 2).reshape(len(tokens), -1, side, side))
     return F.interpolate(torch.cat(out), size=FEATURE_SIZE, mode="bilinear", align_corners=False)
@@ -125,26 +127,32 @@ def train_head(train_feats, train_labels, seen_text, seed: int, steps: int = 300
 
 
 def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, seeds=(0, 1, 2), steps: int = 300,
-                 cache_dir=None, progress: bool = True) -> dict:
-    """Train and score every row for every seed; returns {row: {"seen"|"unseen"|"all": [per-seed values]}}."""
+                 cache_dir=None, image_size: int = 32, progress: bool = True) -> dict:
+    """Train and score every row for every seed; returns {row: {"seen"|"unseen"|"all": [per-seed values]}}.
+
+    Images are rendered at ``image_size`` px (32 for shapes-sd; 256 or 512 for Stable Diffusion 1.5); the CLIP
+    image embeddings of the implicit captioner use CLIP's own input size.
+    """
     rows = rows if rows is not None else {**PAPER_ROWS, **NEW_ROWS}
     if not rows:
         raise ValueError("rows must name at least one configuration")
-    tr_images, tr_masks, tr_caps = _split("train", n_train)
-    te_images, te_masks, te_caps = _split("test", n_test)
+    tr_images, tr_masks, tr_caps = _split("train", n_train, image_size)
+    te_images, te_masks, te_caps = _split("test", n_test, image_size)
     tr_labels = seen_labels(tr_masks)
     with torch.no_grad():
         seen_text = class_embeddings(clip.model, clip.tokenizer, SEEN_CLASSES)
         all_text = class_embeddings(clip.model, clip.tokenizer, CLASSES)
-        tr_clip = image_embeddings(clip.model, pixel_values(tr_images))
-        te_clip = image_embeddings(clip.model, pixel_values(te_images))
+        clip_size = clip.model.config.vision_config.image_size
+        tr_clip_images, te_clip_images = _split("train", n_train, clip_size)[0], _split("test", n_test, clip_size)[0]
+        tr_clip = image_embeddings(clip.model, pixel_values(tr_clip_images, clip.model.device))
+        te_clip = image_embeddings(clip.model, pixel_values(te_clip_images, clip.model.device))
     results = {}
     for name, config in tqdm(list(rows.items()), desc="rows", disable=not progress):
         scores = {"seen": [], "unseen": [], "all": []}
         for seed in seeds:
             if config != CLIP_ONLY and config.text == "implicit":
-                captioner = ImplicitCaptioner(tr_clip.shape[1], pipe.text_encoder.config.hidden_size)
                 torch.manual_seed(seed)
+                captioner = ImplicitCaptioner(tr_clip.shape[1], pipe.text_encoder.config.hidden_size)
                 vae_unet = lambda imgs, emb, cap=captioner: fuse(  # noqa: E731
                     odise_features(pipe, _unit(imgs), config, captioner=cap, clip_image_embeds=emb), FEATURE_SIZE)
                 head = train_head(None, tr_labels, seen_text, seed, steps, batch=32, captioner=captioner,
@@ -153,8 +161,11 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
                     te_feats = torch.cat([vae_unet(te_images[i:i + 128], te_clip[i:i + 128])
                                           for i in range(0, n_test, 128)])
             else:
-                tr_feats = cached_features(pipe, clip, config, tr_images, tr_caps, cache_dir)
-                te_feats = cached_features(pipe, clip, config, te_images, te_caps, cache_dir)
+                clip_row = config == CLIP_ONLY  # CLIP sees the images at its own input size
+                tr_feats = cached_features(pipe, clip, config, tr_clip_images if clip_row else tr_images, tr_caps,
+                                           cache_dir)
+                te_feats = cached_features(pipe, clip, config, te_clip_images if clip_row else te_images, te_caps,
+                                           cache_dir)
                 head = train_head(tr_feats, tr_labels, seen_text, seed, steps)
             with torch.no_grad():
                 pred = predict(head(te_feats, all_text), te_masks.shape[-2:]).numpy()
