@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: book test notebooks clean
+.PHONY: book test notebooks browser-check clean
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ book: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(BIN)/python -m pytest
+
+# Build the book, then open every page in headless Chromium (Debian's chromium and chromium-driver).
+browser-check: book
+	$(BIN)/pip install --quiet -e ".[browser]"
+	$(BIN)/python tests/browser/check_book.py
 
 clean:
 	rm -rf _build

@@ -47,3 +47,14 @@ def test_cluster_features_upsamples(pipe):
     feats = torch.randn(8, 4, 4)
     labels = cluster_features(feats, 3, size=(16, 16))
     assert labels.shape == (16, 16) and set(labels.unique().tolist()) <= {0, 1, 2}
+
+
+def test_diffusion_classifier_shares_noise_across_prompts(pipe):
+    from foundseg.diffusion import denoising_errors, diffusion_classify
+
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    errors = denoising_errors(pipe, image, ["a circle", "a circle", "a star"])
+    assert errors.shape == (3,) and errors[0] == errors[1] and errors[0] != errors[2]
+    assert diffusion_classify(pipe, image, ["circle", "star"]) == int(errors[[0, 2]].argmin())
+    with pytest.raises(ValueError, match="timesteps"):
+        denoising_errors(pipe, image, ["a circle"], timesteps=(1000,))
