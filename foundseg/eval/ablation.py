@@ -86,12 +86,13 @@ def cached_features(pipe, clip, config, images, captions, cache_dir=None, batch:
         with torch.no_grad():
             feats = torch.cat([fuse(odise_features(pipe, _unit(images[i:i + batch]), config, captions[i:i + batch]),
                                     FEATURE_SIZE) for i in range(0, len(images), batch)])
+    feats = feats.half()  # stored and returned in float16 alike, so a cached run equals a fresh one
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        torch.save(feats.half(), tmp)
+        torch.save(feats, tmp)
         tmp.replace(path)
-    return feats
+    return feats.float()
 
 
 def _score(pred: np.ndarray, masks: np.ndarray) -> dict:
