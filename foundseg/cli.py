@@ -10,7 +10,14 @@ from pathlib import Path
 def _zoo_train(args) -> None:
     from .training import train_zoo, write_cards
 
-    train_zoo(args.out, args.seed)
+    overrides = {}
+    if args.settings:
+        import yaml
+
+        overrides = yaml.safe_load(Path(args.settings).read_text()) or {}
+        if not isinstance(overrides, dict) or set(overrides) - {"clip", "vae", "unet"}:
+            raise SystemExit(f"foundseg: --settings {args.settings} may only hold 'clip', 'vae' and 'unet' mappings")
+    train_zoo(args.out, args.seed, **overrides)
     if not args.no_card:
         write_cards(args.out)
 
@@ -213,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=default_out, help="directory for shapes-clip/ and shapes-sd/ (default: the package's zoo)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-card", action="store_true", help="skip the evaluation and model cards")
+    train.add_argument("--settings", help="YAML/JSON overrides of the training settings: {clip: {...}, vae: {...}, unet: {...}}")
     train.set_defaults(func=_zoo_train)
     card = zoo.add_parser("card", help="re-measure the models in --out and rewrite their model cards")
     card.add_argument("--out", default=default_out)

@@ -31,6 +31,21 @@ def test_same_seed_same_weights_and_loadable_layout(tmp_path):
     assert _digest(tmp_path / "a") != a
 
 
+@pytest.mark.slow
+def test_cli_zoo_train_with_settings_writes_both_models(tmp_path):
+    import yaml
+
+    settings = tmp_path / "tiny.yaml"
+    settings.write_text(yaml.safe_dump(TINY))
+    assert main(["zoo", "train", "--out", str(tmp_path / "zoo"), "--settings", str(settings), "--no-card"]) == 0
+    assert (tmp_path / "zoo" / "shapes-clip" / "model.safetensors").exists()
+    assert (tmp_path / "zoo" / "shapes-sd" / "model_index.json").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optimizer: {lr: 1}\n")
+    with pytest.raises(SystemExit, match="may only hold"):
+        main(["zoo", "train", "--out", str(tmp_path / "zoo2"), "--settings", str(bad)])
+
+
 def test_cli_help_lists_zoo_commands(capsys):
     with pytest.raises(SystemExit):
         main(["zoo", "--help"])
