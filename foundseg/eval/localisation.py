@@ -17,16 +17,10 @@ from tqdm.auto import tqdm
 from ..clip import dense_clip, gradcam, labels_from_maps
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
 from ..data.shapes import DEFAULT_SIZE
-from .metrics import ConfusionMatrix, centred_disc
+from .metrics import ConfusionMatrix, centred_disc, minmax_scale
 
 Method = Callable[[object, list[str]], np.ndarray]
 """A localisation method: (image, class names) → maps (C, H, W) in [0, 1]."""
-
-
-def _minmax(maps: np.ndarray) -> np.ndarray:
-    lo = maps.min(axis=(1, 2), keepdims=True)
-    hi = maps.max(axis=(1, 2), keepdims=True)
-    return (maps - lo) / np.maximum(hi - lo, 1e-12)
 
 
 def gradcam_method(clip, **kwargs) -> Method:
@@ -36,7 +30,7 @@ def gradcam_method(clip, **kwargs) -> Method:
 
 def dense_clip_method(clip, **kwargs) -> Method:
     """Dense-CLIP similarity maps, min-max scaled per class to [0, 1]."""
-    return lambda image, names: _minmax(dense_clip(clip, image, names, **kwargs).maps)
+    return lambda image, names: minmax_scale(dense_clip(clip, image, names, **kwargs).maps)
 
 
 def disc_method(radius: float = 0.3) -> Method:

@@ -105,6 +105,14 @@ def roc_auc(scores, labels) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def minmax_scale(maps) -> np.ndarray:
+    """Scale each map (over the last two axes) to [0, 1]; a flat map becomes zeros."""
+    maps = np.asarray(maps, dtype=np.float64)
+    lo = maps.min(axis=(-2, -1), keepdims=True)
+    span = maps.max(axis=(-2, -1), keepdims=True) - lo
+    return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0.0)
+
+
 def centred_disc(shape: tuple[int, int], radius: float) -> np.ndarray:
     """A centred disc of ``radius`` (fraction of the shorter side): the trivial localisation baseline."""
     h, w = shape

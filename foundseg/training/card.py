@@ -12,7 +12,7 @@ from ..clip import gradcam
 from ..data import CLASSES, COLOURS, sample
 from ..data.shapes import article
 from ..diffusion import generate
-from ..eval import binary_iou, centred_disc, classify_shape, colour_masks, judge, roc_auc
+from ..eval import binary_iou, centred_disc, classify_shape, colour_masks, judge, map_iou, roc_auc
 from ..models import image_embeddings, load_clip, load_sd, pixel_values
 from ..clip.prompts import class_embeddings
 
@@ -24,12 +24,6 @@ def _best_disc(masks) -> tuple[float, float]:
     scores = {r: float(np.mean([binary_iou(centred_disc(m.shape, r), m) for m in masks])) for r in DISC_RADII}
     best = max(scores, key=scores.get)
     return best, scores[best]
-
-
-def minmax(x: np.ndarray) -> np.ndarray:
-    """Scale a map to [0, 1]."""
-    lo, hi = x.min(), x.max()
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
 
 @torch.no_grad()
@@ -79,8 +73,7 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
             shape_ok.append(verdict["shape_ok"])
             both.append(verdict["colour_ok"] and verdict["shape_ok"])
             if verdict["colour_ok"]:
-                attn = minmax(g.maps.mean(g.image.shape[:2])[0, 0].numpy())
-                ious.append(binary_iou(attn >= threshold, verdict["mask"]))
+                ious.append(map_iou(g.maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
                 objects.append(verdict["mask"])
     pair_ok = []
     rng = np.random.default_rng(0)
