@@ -146,8 +146,13 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
 
 
 def fuse(features: dict[str, torch.Tensor], size) -> torch.Tensor:
-    """Concatenate feature maps over channels after bilinear resizing to ``size`` (h, w)."""
+    """Concatenate feature maps over channels after bilinear resizing to ``size`` (h, w).
+
+    Each map is first L2-normalised over its channels at every pixel, so that blocks whose activations are
+    orders of magnitude larger (the UNet's, next to the VAE's) do not drown the others — the role the pixel
+    decoder's normalisation layers play in ODISE.
+    """
     if not features:
         raise ValueError("features is empty")
-    return torch.cat([F.interpolate(f.float(), size=tuple(size), mode="bilinear", align_corners=False)
-                      for _, f in sorted(features.items())], 1)
+    return torch.cat([F.interpolate(F.normalize(f.float(), dim=1), size=tuple(size), mode="bilinear",
+                                    align_corners=False) for _, f in sorted(features.items())], 1)
