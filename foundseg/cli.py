@@ -144,17 +144,26 @@ def _eval(args) -> None:
     from .eval.distributed import evaluate_dataset, make_segmenter
     from .models import load_clip
 
-    accelerator = Accelerator()
+    import torch
+
+    # without a GPU, processes started by torchrun / accelerate launch form a multi-CPU (gloo) group
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     out = _out_dir(args, ["metrics.json"]) if accelerator.is_main_process else Path(args.out)
     dataset = _dataset(args)
     clip = None if args.method == "disc" else load_clip(args.model, device=accelerator.device)
     segment = make_segmenter(args.method, dataset.class_names, dataset.ignore_index, clip)
-    result = evaluate_dataset(segment, dataset, args.limit, accelerator)
-    if accelerator.is_main_process:
-        result.update(dataset=dataset.name, method=args.method, model=args.model, processes=accelerator.num_processes)
-        (out / "metrics.json").write_text(json.dumps(result, indent=2))
-        print(f"{dataset.name} {args.method}: mIoU {result['mIoU']:.4f} over {result['images']} images "
-              f"({accelerator.num_processes} processes) -> {out}/metrics.json")
+    try:
+        result = evaluate_dataset(segment, dataset, args.limit, accelerator)
+        if accelerator.is_main_process:
+            result.update(dataset=dataset.name, method=args.method, model=args.model,
+                          processes=accelerator.num_processes)
+            (out / "metrics.json").write_text(json.dumps(result, indent=2))
+            print(f"{dataset.name} {args.method}: mIoU {result['mIoU']:.4f} over {result['images']} images "
+                  f"({accelerator.num_processes} processes) -> {out}/metrics.json")
+        accelerator.wait_for_everyone()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def _ablation_rows(args) -> dict:

@@ -152,5 +152,5 @@ def test_bad_input(pipe):
 
     plain = UNet2DModel(sample_size=8, block_out_channels=(32, 32), norm_num_groups=8,
                         down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"))
-    with pytest.raises(ValueError, match="no cross-attention layers"):
+    with pytest.raises(ValueError, match="no attention processors"):
         CrossAttentionRecorder(plain, [[1]])

@@ -20,7 +20,7 @@ def test_output_layers_and_features(pipe):
     f2 = extract_features(pipe, image, t=100, last=2)
     assert f2.shape == (32, 8, 8)  # the last up-block: 32 channels at the latent's 8x8
     f4 = extract_features(pipe, image, t=100, last=4)
-    assert f4.shape == (64 + 32, 8, 8)  # widths differ: concatenated
+    assert f4.shape == (64 + 64 + 32 + 32, 8, 8)  # widths differ: concatenated
     assert torch.equal(extract_features(pipe, image, t=100, last=2), f2)
     assert not torch.equal(extract_features(pipe, image, t=900, last=2), f2)
     with pytest.raises(ValueError, match="last must be between 1 and 4"):

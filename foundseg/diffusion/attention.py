@@ -47,7 +47,10 @@ def _resize(maps: torch.Tensor, size) -> torch.Tensor:
 
 def cross_attention_layers(unet) -> list[str]:
     """Names of the cross-attention modules (``attn2``) of a UNet, in module order (down, up, mid)."""
-    return [name[: -len(".processor")] for name in unet.attn_processors if name.endswith("attn2.processor")]
+    processors = getattr(unet, "attn_processors", None)
+    if processors is None:
+        raise ValueError(f"unet ({type(unet).__name__}) has no attention processors; expected a UNet2DConditionModel")
+    return [name[: -len(".processor")] for name in processors if name.endswith("attn2.processor")]
 
 
 def select_layers(unet, layers=None) -> list[str]:

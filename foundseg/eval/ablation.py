@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..clip.prompts import class_embeddings
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
@@ -20,6 +19,7 @@ from ..diffusion.odise import ImplicitCaptioner, OdiseConfig, fuse, odise_featur
 from ..heads import OpenVocabHead, predict, segmentation_loss
 from ..models.clip_embeddings import image_embeddings, pixel_values
 from .metrics import ConfusionMatrix
+from ..progress import progress_bar
 
 CLIP_ONLY = "clip"
 PAPER_ROWS = {
@@ -148,7 +148,7 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
         tr_clip = image_embeddings(clip.model, pixel_values(tr_clip_images, clip.model.device))
         te_clip = image_embeddings(clip.model, pixel_values(te_clip_images, clip.model.device))
     results = {}
-    for name, config in tqdm(list(rows.items()), desc="rows", disable=not progress):
+    for name, config in progress_bar(list(rows.items()), "rows", progress):
         scores = {"seen": [], "unseen": [], "all": []}
         for seed in seeds:
             if config != CLIP_ONLY and config.text == "implicit":

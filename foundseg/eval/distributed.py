@@ -8,10 +8,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..clip import dense_clip, gradcam
 from .metrics import ConfusionMatrix, centred_disc
+from ..progress import progress_bar
 
 METHODS = ("gradcam", "dense-clip", "disc")
 Segmenter = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -66,7 +66,7 @@ def evaluate_dataset(segment: Segmenter, dataset, limit: int | None = None, acce
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     main = accelerator.is_main_process if accelerator else True
     cm = ConfusionMatrix(len(dataset.class_names), dataset.ignore_index)
-    for i in tqdm(range(rank, n, world), desc=f"eval {dataset.name}", disable=not main):
+    for i in progress_bar(range(rank, n, world), f"eval {dataset.name}", main):
         image, label, _ = dataset[i]
         cm.update(segment(image, label), label)
     if accelerator is not None and world > 1:

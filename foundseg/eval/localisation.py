@@ -12,12 +12,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..clip import dense_clip, gradcam, labels_from_maps
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
 from ..data.shapes import DEFAULT_SIZE
 from .metrics import ConfusionMatrix, centred_disc, minmax_scale
+from ..progress import progress_bar
 
 Method = Callable[[object, list[str]], np.ndarray]
 """A localisation method: (image, class names) → maps (C, H, W) in [0, 1]."""
@@ -54,7 +54,7 @@ def evaluate_localisation(method: Method, n_images: int = 500, rule: str = "fixe
     rules can be scored without recomputing them.
     """
     cm = ConfusionMatrix(len(CLASSES) + 1)
-    for i in tqdm(range(n_images), desc="images", disable=not progress, leave=False):
+    for i in progress_bar(range(n_images), "images", progress, leave=False):
         s = sample(split, i, seed, size)
         names = [CLASSES[c - 1] for c in s.class_ids]
         if maps_cache is not None and i in maps_cache:

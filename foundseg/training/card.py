@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..clip import gradcam
 from ..data import CLASSES, COLOURS, sample
@@ -15,6 +14,7 @@ from ..diffusion import generate
 from ..eval import binary_iou, centred_disc, classify_shape, colour_masks, judge, map_iou, roc_auc
 from ..models import image_embeddings, load_clip, load_sd, pixel_values
 from ..clip.prompts import class_embeddings
+from ..progress import progress_bar
 
 DISC_RADII = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 
@@ -44,7 +44,7 @@ def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
            "presence_auc_multi": roc_auc(sims[multi], present)}
     for name, idx in (("single", single), ("multi", multi)):
         ious, gts = [], []
-        for i in tqdm(idx, desc=f"gradcam {name}", disable=not progress):
+        for i in progress_bar(idx, f"gradcam {name}", progress):
             s = samples[i]
             names = [CLASSES[c - 1] for c in s.class_ids]
             with torch.enable_grad():
@@ -65,7 +65,7 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
     colour_ok, shape_ok, both, ious, objects = [], [], [], [], []
     combos = [(c, s) for s in CLASSES for c in COLOURS]
     for seed in range(seeds):
-        for colour, shape in tqdm(combos, desc=f"sd single seed {seed}", disable=not progress):
+        for colour, shape in progress_bar(combos, f"sd single seed {seed}", progress):
             prompt = f"{article(colour)} {colour} {shape}"
             g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed)
             verdict = judge(g.image, colour, shape)
@@ -116,6 +116,13 @@ def _loss_plot(curves: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _bars(rows) -> str:
+    """A markdown table of the behaviour each model is expected to show, measured, and whether it does."""
+    lines = ["| expected | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {what} | {measured} | {'yes' if ok else '**no**'} |" for what, measured, ok in rows]
+    return "\n".join(lines)
+
+
 def _params(module) -> str:
     return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f} M"
 
@@ -164,6 +171,19 @@ A `transformers.CLIPModel` trained from scratch on the shapes world by `foundseg
 | Grad-CAM IoU, multi-object, per present class | {cm['gradcam_iou_multi']:.3f} |
 | best centred disc IoU, multi-object (radius {cm['disc_radius_multi']}) | {cm['disc_iou_multi']:.3f} |
 
+## Expected behaviour
+
+{_bars([
+        ("zero-shot top-1 >= 0.90", f"{cm['zero_shot_top1']:.3f}", cm["zero_shot_top1"] >= 0.9),
+        ("class-presence AUC >= 0.90", f"{cm['presence_auc_multi']:.3f}", cm["presence_auc_multi"] >= 0.9),
+        ("Grad-CAM clearly above the disc (+0.03), single-object",
+         f"{cm['gradcam_iou_single']:.3f} vs {cm['disc_iou_single']:.3f}",
+         cm["gradcam_iou_single"] >= cm["disc_iou_single"] + 0.03),
+        ("Grad-CAM clearly above the disc (+0.03), multi-object",
+         f"{cm['gradcam_iou_multi']:.3f} vs {cm['disc_iou_multi']:.3f}",
+         cm["gradcam_iou_multi"] >= cm["disc_iou_multi"] + 0.03),
+    ])}
+
 ![loss](loss.png)
 """)
     vs, us = sd_log["vae"]["settings"], sd_log["unet"]["settings"]
@@ -196,6 +216,17 @@ accuracy on true single-object test masks is {sm['judge_accuracy_true_masks']:.3
 | two-object captions, both objects right ({sm['n_two_object']} samples) | {sm['two_object_rate']:.3f} |
 | shape word cross-attention at the last step (mean of layers and heads, min-max normalised, ≥ {sm['attention_threshold']}) vs generated object, IoU | {sm['attention_iou']:.3f} |
 | best centred disc vs generated object, IoU (radius {sm['disc_radius']}) | {sm['disc_iou']:.3f} |
+
+## Expected behaviour
+
+{_bars([
+        ("colour and shape right in >= 75% of single-object samples", f"{sm['colour_and_shape_rate']:.3f}",
+         sm["colour_and_shape_rate"] >= 0.75),
+        ("word attention clearly above the disc (+0.05)", f"{sm['attention_iou']:.3f} vs {sm['disc_iou']:.3f}",
+         sm["attention_iou"] >= sm["disc_iou"] + 0.05),
+        ("judge accuracy on true masks >= 0.95", f"{sm['judge_accuracy_true_masks']:.3f}",
+         sm["judge_accuracy_true_masks"] >= 0.95),
+    ])}
 
 ![loss](loss.png)
 """)

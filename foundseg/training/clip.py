@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
 from ..data import shapes
 from ..data.vocab import MODEL_MAX_LENGTH, write_tokenizer
 from ..models.clip_embeddings import pixel_values, pool_tokens
 from .common import LossLog, seed_everything, training_pool, warmup_cosine
+from ..progress import progress_bar
 
 SETTINGS = dict(size=64, patch=8, width=96, vision_layers=4, text_layers=3, heads=4, projection=64,
                 pool=60000, steps=2000, batch=128, lr=1e-3, warmup=100, weight_decay=0.1,
@@ -111,7 +111,7 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, **overrides) -> di
     grid = s["size"] // s["patch"]
     log = LossLog("clip")
     model.train()
-    for _ in tqdm(range(s["steps"]), desc="shapes-clip", disable=not progress):
+    for _ in progress_bar(range(s["steps"]), "shapes-clip", progress):
         idx = torch.randint(len(samples), (s["batch"],), generator=gen).numpy()
         objs = [visible[i] for i in idx]
         caps = [_caption(o, rng, s["colour_prob"]) for o in objs]

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..data import shapes
 
@@ -19,7 +19,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def training_pool(n: int, size: int, seed: int, progress: bool = True):
     """Render ``n`` training samples once: images (n, H, W, 3) uint8 and the samples."""
-    samples = [shapes.sample("train", i, seed, size) for i in tqdm(range(n), desc="render", disable=not progress)]
+    samples = [shapes.sample("train", i, seed, size) for i in progress_bar(range(n), "render", progress)]
     return np.stack([s.image for s in samples]), samples
 
 

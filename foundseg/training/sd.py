@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers.training_utils import EMAModel
-from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPTokenizer
 
 from ..data.vocab import write_tokenizer
 from .common import LossLog, seed_everything, training_pool, warmup_cosine
+from ..progress import progress_bar
 
 VAE_SETTINGS = dict(size=32, channels=(32, 64, 64), latent_channels=4, pool=60000, steps=700, batch=64, lr=1e-3,
                     warmup=50, kl_weight=1e-6)
@@ -47,7 +47,7 @@ def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, **overri
     sched = warmup_cosine(opt, s["warmup"], s["steps"])
     log = LossLog("vae")
     vae.train()
-    for _ in tqdm(range(s["steps"]), desc="shapes-sd vae", disable=not progress):
+    for _ in progress_bar(range(s["steps"]), "shapes-sd vae", progress):
         x = to_unit_range(images[torch.randint(len(images), (s["batch"],), generator=gen).numpy()])
         posterior = vae.encode(x).latent_dist
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
@@ -96,7 +96,7 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     log = LossLog("unet")
     text_encoder.requires_grad_(False)
     unet.train()
-    for _ in tqdm(range(s["steps"]), desc="shapes-sd unet", disable=not progress):
+    for _ in progress_bar(range(s["steps"]), "shapes-sd unet", progress):
         idx = torch.randint(len(images), (s["batch"],), generator=gen)
         z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen)) * vae.config.scaling_factor
         drop = torch.rand(len(idx), generator=gen) < s["caption_dropout"]
