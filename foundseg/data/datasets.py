@@ -93,7 +93,7 @@ def _folder_pairs(images_dir: Path, labels_dir: Path, image_suffix: str, label_s
 
 
 def ade20k(root, split: str = "validation") -> SegmentationDataset:
-    """ADE20K scene parsing (``root`` = ADEChallengeData2016): images/{split}/*.jpg, annotations/{split}/*.png;
+    """ADE20K scene parsing (``root`` = ADEChallengeData2016): ``images/{split}/*.jpg``, ``annotations/{split}/*.png``;
     150 classes, 0 = unlabelled (reduce-zero-label)."""
     root = Path(root)
     pairs = _folder_pairs(root / "images" / split, root / "annotations" / split, ".jpg", ".png", "ade20k")
@@ -110,7 +110,7 @@ def pascal_context59(images_dir, labels_dir, split_file=None) -> SegmentationDat
 
 
 def coco_stuff(images_dir, labels_dir) -> SegmentationDataset:
-    """COCO-Stuff 164k as a label-PNG folder: images/*.jpg, labels *_labelTrainIds.png with 171 classes, 255 ignored."""
+    """COCO-Stuff 164k as a label-PNG folder: ``*.jpg`` images, ``*_labelTrainIds.png`` labels, 171 classes, 255 ignored."""
     pairs = _folder_pairs(Path(images_dir), Path(labels_dir), ".jpg", "_labelTrainIds.png", "coco_stuff")
     return SegmentationDataset("coco_stuff", pairs, read_class_names(CLASSNAMES_DIR / "cocostuff171.txt"))
 

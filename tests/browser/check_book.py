@@ -70,15 +70,23 @@ def check_page(driver, page: str) -> list[str]:
     if figures < expected:
         problems.append(f"{page}: {figures} figures shown, the notebook has {expected}")
     text = driver.execute_script("return document.querySelector('main') ? document.querySelector('main').innerText : ''")
-    has_math = driver.execute_script("return document.querySelectorAll('.math, span.math, div.math').length > 0")
+    if "$$" in text:
+        problems.append(f"{page}: raw $$ in the text: math was not recognised")
+    has_math = driver.execute_script("return document.querySelectorAll('.math').length > 0")
     if has_math:
         driver.set_script_timeout(30)
         typeset = driver.execute_async_script(
             "const done = arguments[0];"
-            "const ready = () => window.MathJax && MathJax.startup && MathJax.startup.promise;"
-            "if (!ready()) { done(0); return; }"
+            "if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) { done(-1); return; }"
             "MathJax.startup.promise.then(() => done(document.querySelectorAll('mjx-container').length));")
-        if not typeset:
+        if typeset == -1:
+            # MathJax comes from a CDN: offline it cannot load, so check the math is marked up for it
+            marked = driver.execute_script(
+                "return [...document.querySelectorAll('.math')].every(e => /\\\\[\\[(]/.test(e.textContent))")
+            print(f"    {page}: MathJax not loadable offline; math marked up for it: {marked}")
+            if not marked:
+                problems.append(f"{page}: math present but not marked up for MathJax")
+        elif not typeset:
             problems.append(f"{page}: math present but not typeset by MathJax")
     if "??" in text or "{cite" in text:
         problems.append(f"{page}: unresolved citation")
