@@ -53,7 +53,7 @@ def main():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        models = {"shapes-clip (32 px)": (load_clip("shapes-clip"), 32, 20),
+        models = {"shapes-clip (64 px)": (load_clip("shapes-clip"), 64, 20),
                   "CLIP ViT-B/16, random weights (224 px)": (load_clip(str(save_random_clip(tmp))), 224, 3)}
         print(f"{'model':<40}{'foundseg ms':>12}{'naive ms':>10}{'ratio':>8}")
         for name, (clip, size, n) in models.items():
