@@ -3,8 +3,9 @@
 The target activation is the input of the last block's attention (the output
 of its first LayerNorm); the blocks before it run without grad; the score of
 a class is the image–text similarity of its prompt, optionally a softmax over
-the classes plus background prompts. One backward pass serves all classes:
-the last block runs on one copy of its input per class.
+the classes plus background prompts. One forward and one batched backward
+serve all classes: the gradients of all class scores come from a single
+``autograd.grad`` call over a batch of output directions.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
         captured["act"] = output
 
     with torch.enable_grad():
-        h = vision_tokens_before(model, pixels, index).expand(n_cls, -1, -1).clone().requires_grad_(True)
+        h = vision_tokens_before(model, pixels, index).requires_grad_(True)
         handle = block.layer_norm1.register_forward_hook(keep)
         try:
             out = h
@@ -95,14 +96,12 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
             handle.remove()
         act = {"attn_input": captured["act"], "layer_input": h, "layer_output": out}[target]
         img = F.normalize(pool_tokens(model, out, pooling), dim=-1)
-        sims = img @ torch.cat([text, bg]).T  # (C, C + B): row c is copy c of the image
-        if len(bg):
-            probs = (model.logit_scale.exp() * sims).softmax(-1)
-            scores = probs[torch.arange(n_cls), torch.arange(n_cls)]
-        else:
-            scores = sims[torch.arange(n_cls), torch.arange(n_cls)]
-        (grad,) = torch.autograd.grad(scores.sum(), act)
-    patches, grads = act[:, 1:].detach(), grad[:, 1:]
+        sims = (img @ torch.cat([text, bg]).T)[0]  # (C + B,)
+        scores = (model.logit_scale.exp() * sims).softmax(-1)[:n_cls] if len(bg) else sims[:n_cls]
+        # one batched backward: the gradient of every class score at once (a vmap over the grad outputs)
+        eye = torch.eye(n_cls, device=scores.device, dtype=scores.dtype)
+        (grad,) = torch.autograd.grad(scores, act, grad_outputs=eye, is_grads_batched=True)
+    patches, grads = act[0, 1:].detach(), grad[:, 0, 1:]
     weights = grads.mean(1, keepdim=True)
     cam = F.relu((weights * patches).sum(-1)).reshape(n_cls, *grid)
     return CAMResult(upsample(_scale_maps(cam), size), list(class_names), scores.detach().cpu().numpy())
