@@ -43,11 +43,14 @@ def _save_maps_png(path: Path, image, maps, titles) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot
+
     from .viz import image_grid, overlay_heatmap
 
     fig = image_grid([image] + [overlay_heatmap(image, m) for m in maps], ["image"] + list(titles),
                      ncols=len(maps) + 1, size=2.4)
     fig.savefig(path, dpi=100)
+    matplotlib.pyplot.close(fig)
 
 
 def _cam(args) -> None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .capture import add_noise, encode_image
+from .capture import add_noise
 
 TEXT_MODES = ("null", "caption", "implicit")
 
