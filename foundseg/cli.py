@@ -17,9 +17,15 @@ def _zoo_train(args) -> None:
         overrides = yaml.safe_load(Path(args.settings).read_text()) or {}
         if not isinstance(overrides, dict) or set(overrides) - {"clip", "vae", "unet"}:
             raise SystemExit(f"foundseg: --settings {args.settings} may only hold 'clip', 'vae' and 'unet' mappings")
-    train_zoo(args.out, args.seed, **overrides)
+    train_zoo(args.out, args.seed, device=args.device, **overrides)
     if not args.no_card:
         write_cards(args.out)
+
+
+def _device(args) -> str:
+    import torch
+
+    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _zoo_card(args) -> None:
@@ -62,7 +68,7 @@ def _cam(args) -> None:
 
     out = _out_dir(args, ["cam.png", "cam.npz", "cam.json"])
     image = load_image(args.image, "IMAGE")
-    clip = load_clip(args.model)
+    clip = load_clip(args.model, device=_device(args))
     fn = dense_clip if args.dense else gradcam
     kwargs = {} if args.dense else {"background": SHAPES_BACKGROUND if args.background else None}
     result = fn(clip, image, args.classes, **kwargs)
@@ -83,7 +89,7 @@ def _attention(args) -> None:
     from .models import load_sd
 
     out = _out_dir(args, ["attention.png", "attention.npz", "attention.json"])
-    pipe = load_sd(args.model)
+    pipe = load_sd(args.model, device=_device(args))
     if args.image:
         image = load_image(args.image, "--image")
         maps = renoise_attention(pipe, image, args.prompt, args.word, t=None if args.t < 0 else args.t, seed=args.seed)
@@ -93,9 +99,9 @@ def _attention(args) -> None:
         from PIL import Image
 
         Image.fromarray(image).save(out / "generated.png")
-    mean = F.interpolate(maps.mean()[:, :], size=image.shape[:2], mode="bilinear")[0].numpy()
+    mean = F.interpolate(maps.mean()[:, :], size=image.shape[:2], mode="bilinear")[0].cpu().numpy()
     scaled = (mean - mean.min(axis=(1, 2), keepdims=True)) / np.maximum(np.ptp(mean, axis=(1, 2), keepdims=True), 1e-12)
-    np.savez_compressed(out / "attention.npz", mean=mean, **{k: v.numpy() for k, v in maps.per_layer.items()})
+    np.savez_compressed(out / "attention.npz", mean=mean, **{k: v.cpu().numpy() for k, v in maps.per_layer.items()})
     _save_maps_png(out / "attention.png", image, scaled, args.word)
     (out / "attention.json").write_text(json.dumps({"model": args.model, "prompt": args.prompt, "words": args.word,
                                                     "mode": "renoise" if args.image else "generate",
@@ -114,9 +120,10 @@ def _features(args) -> None:
 
     out = _out_dir(args, ["features.npz", "clusters.png"])
     image = load_image(args.image, "IMAGE")
-    feats = extract_features(load_sd(args.model), image, t=None if args.t < 0 else args.t, last=args.last)
-    labels = cluster_features(feats, args.k, size=image.shape[:2]).numpy()
-    np.savez_compressed(out / "features.npz", features=feats.numpy(), clusters=labels)
+    pipe = load_sd(args.model, device=_device(args))
+    feats = extract_features(pipe, image, t=None if args.t < 0 else args.t, last=args.last)
+    labels = cluster_features(feats, args.k, size=image.shape[:2]).cpu().numpy()
+    np.savez_compressed(out / "features.npz", features=feats.cpu().numpy(), clusters=labels)
     from PIL import Image
 
     from .viz import overlay_labels
@@ -209,8 +216,9 @@ def _ablate(args) -> None:
 
     rows = _ablation_rows(args)
     out = _out_dir(args, ["ablation.csv", "ablation.json"])
-    results = run_ablation(load_sd(args.sd_model), load_clip(args.model), rows, args.n_train, args.n_test,
-                           tuple(range(args.seeds)), args.steps, args.cache, args.image_size)
+    device = _device(args)
+    results = run_ablation(load_sd(args.sd_model, device=device), load_clip(args.model, device=device), rows,
+                           args.n_train, args.n_test, tuple(range(args.seeds)), args.steps, args.cache, args.image_size)
     table = summarise(results)
     with open(out / "ablation.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
@@ -231,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = zoo.add_parser("train", help="train shapes-clip and shapes-sd from scratch, then write their model cards")
     train.add_argument("--out", default=default_out, help="directory for shapes-clip/ and shapes-sd/ (default: the package's zoo)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (batches are drawn on the CPU, "
+                       "so a seed gives the same data on any device; the weights match bit for bit only on the same hardware)")
     train.add_argument("--no-card", action="store_true", help="skip the evaluation and model cards")
     train.add_argument("--settings", help="YAML/JSON overrides of the training settings: {clip: {...}, vae: {...}, unet: {...}}")
     train.set_defaults(func=_zoo_train)
@@ -240,8 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--seeds", type=int, default=3, help="samples per (colour, shape) prompt for the SD metrics")
     card.set_defaults(func=_zoo_card)
 
-    def common(p, model):
+    def common(p, model, device=True):
         p.add_argument("--model", default=model, help=f"shipped name, hub id or directory (default {model})")
+        if device:
+            p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
         p.add_argument("--out", required=True, help="output directory")
         p.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
@@ -284,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--image-suffix", default=".jpg")
     ev.add_argument("--label-suffix", default=".png")
     ev.add_argument("--limit", type=int, help="evaluate the first N images only")
-    common(ev, "shapes-clip")
+    common(ev, "shapes-clip", device=False)  # accelerate places each process
     ev.set_defaults(func=_eval)
 
     ab = sub.add_parser("ablate", help="the ODISE mini-ablation: any rows, from flags or a YAML/JSON config")

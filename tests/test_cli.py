@@ -28,7 +28,7 @@ def test_cam_writes_png_npz_json_and_refuses_to_overwrite(tmp_path, image_file, 
     assert json.loads((out / "cam.json").read_text())["classes"] == ["circle", "square"]
     with pytest.raises(SystemExit, match="pass --force"):
         main(args)
-    assert main(args + ["--force", "--dense"]) == 0
+    assert main(args + ["--force", "--dense", "--device", "cpu"]) == 0
     assert json.loads((out / "cam.json").read_text())["method"] == "dense_clip"
 
 

@@ -61,6 +61,19 @@ def test_one_backward_for_all_classes(clip, image, monkeypatch):
     assert len(calls) == 1
 
 
+def test_class_embeddings_average_each_class_own_prompts_in_any_batch_size(clip):
+    from foundseg.models import text_embeddings
+
+    templates, synonyms = ["a photo of a {}.", "a drawing of a {}."], {"circle": ["disc"]}
+    names = ["circle", "square", "star"]
+    one_batch = class_embeddings(clip.model, clip.tokenizer, names, templates, synonyms)
+    by_threes = class_embeddings(clip.model, clip.tokenizer, names, templates, synonyms, batch_size=3)
+    for k, name in enumerate(names):
+        prompts = [t.format(n) for t in templates for n in [name, *synonyms.get(name, [])]]
+        expected = F.normalize(F.normalize(text_embeddings(clip.model, clip.tokenizer, prompts), dim=-1).mean(0), dim=0)
+        assert torch.allclose(one_batch[k], expected, atol=1e-5) and torch.allclose(by_threes[k], expected, atol=1e-5)
+
+
 def test_background_softmax_templates_and_targets(clip, image):
     plain = gradcam(clip, image, ["circle", "square"])
     with_bg = gradcam(clip, image, ["circle", "square"], background=SHAPES_BACKGROUND)

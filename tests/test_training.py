@@ -46,6 +46,14 @@ def test_cli_zoo_train_with_settings_writes_both_models(tmp_path):
         main(["zoo", "train", "--out", str(tmp_path / "zoo2"), "--settings", str(bad)])
 
 
+def test_a_caption_is_positive_for_exactly_the_images_holding_all_it_names():
+    from foundseg.training.clip import _positives
+
+    images = [[("circle", "red"), ("square", "blue")], [("circle", "blue")], [("star", "green")]]
+    captions = [[("circle", None)], [("circle", "blue")], [("circle", "red"), ("square", None)], [("star", "red")]]
+    assert _positives(captions, images).tolist() == [[1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
+
+
 def test_cli_help_lists_zoo_commands(capsys):
     with pytest.raises(SystemExit):
         main(["zoo", "--help"])

@@ -46,19 +46,24 @@ def class_prompts(name: str, templates=DEFAULT_TEMPLATES, synonyms=None) -> list
 
 
 @torch.no_grad()
-def class_embeddings(model, tokenizer, class_names, templates=DEFAULT_TEMPLATES, synonyms=None) -> torch.Tensor:
-    """Unit-norm text embedding per class (C, P): the normalised mean over its prompts (CLIP's ensembling)."""
+def class_embeddings(model, tokenizer, class_names, templates=DEFAULT_TEMPLATES, synonyms=None,
+                     batch_size: int = 256) -> torch.Tensor:
+    """Unit-norm text embedding per class (C, P): the normalised mean over its prompts (CLIP's ensembling).
+
+    All prompts of all classes go through the text encoder together, ``batch_size`` at a time.
+    """
     names = check_class_names(class_names)
-    out = []
-    for name in names:
-        prompts = class_prompts(name, templates, synonyms)
-        too_long = [p for p in prompts if len(tokenizer(p).input_ids) > tokenizer.model_max_length]
-        if too_long:
-            raise ValueError(f"class_names: prompt {too_long[0]!r} is longer than the text encoder's "
-                             f"{tokenizer.model_max_length} tokens")
-        emb = F.normalize(text_embeddings(model, tokenizer, prompts), dim=-1)
-        out.append(F.normalize(emb.mean(0), dim=-1))
-    return torch.stack(out)
+    per_class = [class_prompts(name, templates, synonyms) for name in names]
+    prompts = [p for ps in per_class for p in ps]
+    lengths = [len(ids) for ids in tokenizer(prompts).input_ids]
+    too_long = [p for p, n in zip(prompts, lengths) if n > tokenizer.model_max_length]
+    if too_long:
+        raise ValueError(f"class_names: prompt {too_long[0]!r} is longer than the text encoder's "
+                         f"{tokenizer.model_max_length} tokens")
+    emb = F.normalize(torch.cat([text_embeddings(model, tokenizer, prompts[i:i + batch_size])
+                                 for i in range(0, len(prompts), batch_size)]), dim=-1)
+    means = [chunk.mean(0) for chunk in emb.split([len(ps) for ps in per_class])]
+    return F.normalize(torch.stack(means), dim=-1)
 
 
 @torch.no_grad()

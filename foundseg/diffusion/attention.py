@@ -192,10 +192,10 @@ class CrossAttentionRecorder:
             self.per_step.setdefault(self.step, {})[name] = maps
 
     def result(self) -> AttentionMaps:
-        """The recorded maps, averaged over recorded steps per layer."""
-        per_layer = {n: self.sums[n] / self.counts[n] for n in self.layers if n in self.sums}
+        """The recorded maps, averaged over recorded steps per layer, on the CPU (they are small)."""
+        per_layer = {n: (self.sums[n] / self.counts[n]).float().cpu() for n in self.layers if n in self.sums}
         per_step = {}
         for step, layers in self.per_step.items():
             size = max(m.shape[-2:] for m in layers.values())
-            per_step[step] = torch.stack([_resize(m, size) for m in layers.values()]).mean(0)
+            per_step[step] = torch.stack([_resize(m, size) for m in layers.values()]).mean(0).float().cpu()
         return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step)

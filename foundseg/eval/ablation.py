@@ -169,7 +169,7 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
                                            cache_dir)
                 head = train_head(tr_feats, tr_labels, seen_text, seed, steps)
             with torch.no_grad():
-                pred = predict(head(te_feats, all_text), te_masks.shape[-2:]).numpy()
+                pred = predict(head(te_feats, all_text), te_masks.shape[-2:]).cpu().numpy()
             for k, v in _score(pred, te_masks).items():
                 scores[k].append(v)
         results[name] = scores

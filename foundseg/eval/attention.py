@@ -25,7 +25,7 @@ def map_iou(attention: torch.Tensor, mask, threshold: float = 0.5, normalise: st
         raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
     mask = np.asarray(mask, bool)
     m = torch.nn.functional.interpolate(attention.float()[None, None], size=mask.shape, mode="bilinear",
-                                        align_corners=False)[0, 0].numpy()
+                                        align_corners=False)[0, 0].cpu().numpy()
     lo = m.min() if normalise == "minmax" else 0.0
     m = (m - lo) / max(m.max() - lo, 1e-12)
     return binary_iou(m >= threshold, mask)

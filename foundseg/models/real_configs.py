@@ -27,31 +27,42 @@ def _strip(config: dict) -> dict:
     return {k: v for k, v in config.items() if not k.startswith("_") and k != "architectures"}
 
 
-def save_random_clip(directory, seed: int = 0) -> Path:
-    """Write CLIP ViT-B/16 with random weights (and the shapes-world tokenizer) to ``directory``."""
+def random_clip(seed: int = 0):
+    """CLIP ViT-B/16 with random weights, in memory (build it under ``with torch.device("cuda"):`` to place it)."""
     from transformers import CLIPConfig, CLIPModel
 
     torch.manual_seed(seed)
-    directory = Path(directory)
-    CLIPModel(CLIPConfig(**_strip(real_config("clip-vit-base-patch16")))).save_pretrained(directory)
-    write_tokenizer(directory)
-    return directory
+    return CLIPModel(CLIPConfig(**_strip(real_config("clip-vit-base-patch16"))))
 
 
-def save_random_sd(directory, seed: int = 0) -> Path:
-    """Write a Stable Diffusion 1.5 pipeline with random weights to ``directory`` (several GB on disk)."""
+def random_sd(tokenizer, seed: int = 0):
+    """A Stable Diffusion 1.5 pipeline with random weights around ``tokenizer``, in memory."""
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    directory = Path(directory)
-    tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(directory / "tokenizer"))
-    pipe = StableDiffusionPipeline(
+    return StableDiffusionPipeline(
         vae=AutoencoderKL(**_strip(real_config("sd15-vae"))),
         text_encoder=CLIPTextModel(CLIPTextConfig(**_strip(real_config("sd15-text-encoder")))),
         tokenizer=tokenizer,
         unet=UNet2DConditionModel(**_strip(real_config("sd15-unet"))),
         scheduler=PNDMScheduler.from_config(real_config("sd15-scheduler")),  # ignores keys PNDM does not take
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(directory)
+
+
+def save_random_clip(directory, seed: int = 0) -> Path:
+    """Write CLIP ViT-B/16 with random weights (and the shapes-world tokenizer) to ``directory``."""
+    directory = Path(directory)
+    random_clip(seed).save_pretrained(directory)
+    write_tokenizer(directory)
+    return directory
+
+
+def save_random_sd(directory, seed: int = 0) -> Path:
+    """Write a Stable Diffusion 1.5 pipeline with random weights to ``directory`` (several GB on disk)."""
+    from transformers import CLIPTokenizer
+
+    directory = Path(directory)
+    tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(directory / "tokenizer"))
+    random_sd(tokenizer, seed).save_pretrained(directory)
     return directory

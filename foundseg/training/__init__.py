@@ -25,7 +25,7 @@ def _publish(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None = 2, **overrides) -> dict:
+def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None = 2, device="cpu", **overrides) -> dict:
     """Train shapes-clip, then shapes-sd on its text tower, into ``out_dir``; write ``train_log.json`` in each.
 
     ``overrides`` may hold ``clip``, ``vae`` and ``unet`` dicts of settings (used by the tests to train tiny runs).
@@ -38,9 +38,9 @@ def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".training-") as tmp:
         tmp = Path(tmp)
         start = time.perf_counter()
-        logs["shapes-clip"] = train_clip(tmp / "shapes-clip", seed, progress, **overrides.get("clip", {}))
+        logs["shapes-clip"] = train_clip(tmp / "shapes-clip", seed, progress, device, **overrides.get("clip", {}))
         logs["shapes-sd"] = train_sd(tmp / "shapes-sd", tmp / "shapes-clip", seed, progress,
-                                     overrides.get("vae"), overrides.get("unet"))
+                                     overrides.get("vae"), overrides.get("unet"), device)
         logs["total_wall_time_s"] = round(time.perf_counter() - start, 1)
         for name in ("shapes-clip", "shapes-sd"):
             (tmp / name / "train_log.json").write_text(json.dumps(dict(logs[name], torch=torch.__version__,

@@ -33,9 +33,9 @@ def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
     size = model.config.vision_config.image_size
     samples = [sample("test", i, size=size) for i in range(n_images)]
     text = class_embeddings(model, tokenizer, CLASSES)
-    emb = torch.cat([image_embeddings(model, pixel_values(np.stack([s.image for s in samples[i:i + 256]])))
+    emb = torch.cat([image_embeddings(model, pixel_values(np.stack([s.image for s in samples[i:i + 256]]), model.device))
                      for i in range(0, len(samples), 256)])
-    sims = (torch.nn.functional.normalize(emb, dim=-1) @ text.T).numpy()
+    sims = (torch.nn.functional.normalize(emb, dim=-1) @ text.T).cpu().numpy()
     single = [i for i, s in enumerate(samples) if len(s.class_ids) == 1]
     multi = [i for i, s in enumerate(samples) if len(s.class_ids) > 1]
     top1 = np.mean([sims[i].argmax() + 1 == samples[i].class_ids[0] for i in single])
@@ -91,6 +91,21 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
             "steps": steps, "guidance_scale": guidance}
 
 
+@torch.no_grad()
+def vae_shape_rate(vae, n_images: int = 1000) -> float:
+    """How often the judge still names the right shape after an encode–decode round trip through ``vae``
+    (single-object test images): the ceiling on any generated shape rate."""
+    size = vae.config.sample_size
+    hits = []
+    for s in (sample("test", i, size=size) for i in range(n_images)):
+        if len(s.objects) == 1:
+            x = torch.from_numpy(s.image).permute(2, 0, 1)[None].to(vae.device, vae.dtype) / 127.5 - 1
+            out = vae.decode(vae.encode(x).latent_dist.mean).sample[0].float().clamp(-1, 1)
+            image = ((out.permute(1, 2, 0) + 1) * 127.5).round().byte().cpu().numpy()
+            hits.append(judge(image, s.objects[0].colour, s.objects[0].shape)["shape_ok"])
+    return float(np.mean(hits))
+
+
 def judge_accuracy(n_images: int = 1000) -> float:
     """Accuracy of the template shape classifier on true single-object masks of the test split."""
     hits = [classify_shape(s.mask == s.objects[0].class_id) == s.objects[0].shape
@@ -136,7 +151,8 @@ def write_cards(zoo_dir, n_images: int = 1000, seeds: int = 3, progress: bool = 
     clip_log = json.loads((clip_dir / "train_log.json").read_text())
     sd_log = json.loads((sd_dir / "train_log.json").read_text())
     cm = clip_metrics(clip, n_images, progress)
-    sm = dict(sd_metrics(pipe, seeds, progress=progress), judge_accuracy_true_masks=judge_accuracy(n_images))
+    sm = dict(sd_metrics(pipe, seeds, progress=progress), judge_accuracy_true_masks=judge_accuracy(n_images),
+              vae_shape_rate=vae_shape_rate(pipe.vae, n_images))
     (clip_dir / "metrics.json").write_text(json.dumps(cm, indent=2))
     (sd_dir / "metrics.json").write_text(json.dumps(sm, indent=2))
     _loss_plot(clip_log["curves"], clip_dir / "loss.png", "shapes-clip")
@@ -206,7 +222,9 @@ A `diffusers.StableDiffusionPipeline` trained from scratch on the shapes world b
 ## Measured ({sm['steps']} DDIM steps, guidance {sm['guidance_scale']})
 
 Judge: colour segmentation (nearest palette colour, saturated pixels) plus a template shape classifier whose
-accuracy on true single-object test masks is {sm['judge_accuracy_true_masks']:.3f}.
+accuracy on true single-object test masks is {sm['judge_accuracy_true_masks']:.3f}, and
+{sm['vae_shape_rate']:.3f} on the same images after an encode–decode round trip through the VAE (the ceiling
+on any generated shape rate).
 
 | metric | value |
 | --- | --- |

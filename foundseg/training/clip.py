@@ -54,13 +54,20 @@ def _caption(objects, rng, colour_prob):
     return _phrase(reqs, rng), reqs
 
 
+_SLOTS = {(sh, c): i * (len(shapes.COLOURS) + 1) + j for i, sh in enumerate(shapes.CLASSES)
+          for j, c in enumerate([*shapes.COLOURS, None])}
+"""One slot per requirement (shape, colour or None = any colour)."""
+
+
 def _positives(reqs_list, object_sets) -> torch.Tensor:
     """pos[i, j]: caption j's requirements all hold in object set i."""
-    pos = torch.zeros(len(object_sets), len(reqs_list))
+    held = torch.zeros(len(object_sets), len(_SLOTS))
     for i, objs in enumerate(object_sets):
-        for j, reqs in enumerate(reqs_list):
-            pos[i, j] = all(any(sh == o_sh and c in (None, o_c) for o_sh, o_c in objs) for sh, c in reqs)
-    return pos
+        held[i, [_SLOTS[o] for o in objs] + [_SLOTS[(sh, None)] for sh, _ in objs]] = 1
+    needed = torch.zeros(len(reqs_list), len(_SLOTS))
+    for j, reqs in enumerate(reqs_list):
+        needed[j, [_SLOTS[r] for r in reqs]] = 1
+    return (held @ needed.T == needed.sum(1)).float()
 
 
 def _multi_positive_nce(img, txt, pos, scale):
@@ -96,14 +103,17 @@ def _region(sample, rng, grid, patch):
     return torch.from_numpy(window.reshape(-1)), inside
 
 
-def train_clip(out_dir, seed: int = 0, progress: bool = True, **overrides) -> dict:
-    """Train shapes-clip into ``out_dir`` (model, tokenizer, preprocessing); return the training log summary."""
+def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **overrides) -> dict:
+    """Train shapes-clip into ``out_dir`` (model, tokenizer, preprocessing); return the training log summary.
+
+    Random draws stay on the CPU whatever the ``device``, so a seed gives the same batches everywhere.
+    """
     s = dict(SETTINGS, **overrides)
     out_dir = Path(out_dir)
     tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(out_dir))
     gen = seed_everything(seed)
     rng = np.random.default_rng(seed)
-    model = CLIPModel(clip_config(tokenizer, s))
+    model = CLIPModel(clip_config(tokenizer, s)).to(device)
     images, samples = training_pool(s["pool"], s["size"], seed, progress)
     visible = [[obj for obj, _ in _visible(x)] for x in samples]
     opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.98), weight_decay=s["weight_decay"])
@@ -117,24 +127,25 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, **overrides) -> di
         caps = [_caption(o, rng, s["colour_prob"]) for o in objs]
         regions = [_region(samples[i], rng, grid, s["patch"]) for i in idx]
         region_caps = [_caption(inside, rng, s["colour_prob"]) for _, inside in regions]
-        tokens = model.vision_model(pixel_values=pixel_values(images[idx])).last_hidden_state
+        tokens = model.vision_model(pixel_values=pixel_values(images[idx], device=device)).last_hidden_state
         img = pool_tokens(model, tokens, "patch_mean")
-        window = torch.stack([w for w, _ in regions]).float()
+        window = torch.stack([w for w, _ in regions]).float().to(device)
         dense = model.vision_model.post_layernorm(tokens[:, 1:])
         reg = model.visual_projection((dense * window[..., None]).sum(1) / window.sum(1, keepdim=True))
-        ids = tokenizer([c for c, _ in caps] + [c for c, _ in region_caps], padding="max_length", return_tensors="pt")
+        ids = tokenizer([c for c, _ in caps] + [c for c, _ in region_caps], padding="max_length", return_tensors="pt").to(device)
         txt = model.text_projection(model.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).pooler_output)
         scale = model.logit_scale.exp().clamp(max=100)
         n = len(idx)
-        loss_img = _multi_positive_nce(img, txt[:n], _positives([r for _, r in caps], objs), scale)
-        loss_reg = _multi_positive_nce(reg, txt[n:], _positives([r for _, r in region_caps], [i for _, i in regions]), scale)
+        loss_img = _multi_positive_nce(img, txt[:n], _positives([r for _, r in caps], objs).to(device), scale)
+        loss_reg = _multi_positive_nce(reg, txt[n:], _positives([r for _, r in region_caps], [i for _, i in regions]).to(device),
+                                      scale)
         loss = loss_img + s["region_weight"] * loss_reg
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         log.add(image=loss_img.item(), region=loss_reg.item())
-    model.eval()
+    model.eval().to("cpu")
     model.save_pretrained(out_dir)
     preprocess = {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": s["size"]},
                   "do_center_crop": True, "crop_size": {"height": s["size"], "width": s["size"]}, "do_rescale": True,

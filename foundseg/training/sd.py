@@ -35,22 +35,26 @@ def to_unit_range(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, **overrides):
-    """Train the autoencoder on ``images``; returns the model (with its latent scaling factor set) and the log."""
+def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, device="cpu", **overrides):
+    """Train the autoencoder on ``images``; returns the model (with its latent scaling factor set) and the log.
+
+    Random draws come from a CPU generator whatever the ``device``, so a seed gives the same batches everywhere.
+    """
     s = dict(VAE_SETTINGS, **overrides)
     gen = seed_everything(seed)
     n_blocks = len(s["channels"])
     vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * n_blocks,
                         up_block_types=["UpDecoderBlock2D"] * n_blocks, block_out_channels=list(s["channels"]),
-                        layers_per_block=1, latent_channels=s["latent_channels"], norm_num_groups=16, sample_size=s["size"])
+                        layers_per_block=1, latent_channels=s["latent_channels"], norm_num_groups=16,
+                        sample_size=s["size"]).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=s["lr"], weight_decay=0.0)
     sched = warmup_cosine(opt, s["warmup"], s["steps"])
     log = LossLog("vae")
     vae.train()
     for _ in progress_bar(range(s["steps"]), "shapes-sd vae", progress):
-        x = to_unit_range(images[torch.randint(len(images), (s["batch"],), generator=gen).numpy()])
+        x = to_unit_range(images[torch.randint(len(images), (s["batch"],), generator=gen).numpy()]).to(device)
         posterior = vae.encode(x).latent_dist
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen).to(device)
         recon = vae.decode(z).sample
         rec = F.l1_loss(recon, x)
         kl = posterior.kl().mean() / x[0].numel()
@@ -62,7 +66,8 @@ def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, **overri
         log.add(l1=rec.item(), kl=kl.item())
     vae.eval()
     with torch.no_grad():
-        latents = torch.cat([vae.encode(to_unit_range(images[i:i + 256])).latent_dist.mean for i in range(0, min(len(images), 2048), 256)])
+        latents = torch.cat([vae.encode(to_unit_range(images[i:i + 256]).to(device)).latent_dist.mean
+                             for i in range(0, min(len(images), 2048), 256)])
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     return vae, dict(log.summary(), settings=s, seed=seed)
 
@@ -74,7 +79,8 @@ def encode_captions(text_encoder, tokenizer, captions) -> torch.Tensor:
     return text_encoder(ids.to(text_encoder.device))[0]
 
 
-def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, progress: bool = True, **overrides):
+def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, progress: bool = True, device="cpu",
+               **overrides):
     """Train the denoising UNet on latents of ``images`` conditioned on ``captions``."""
     s = dict(UNET_SETTINGS, **overrides)
     gen = seed_everything(seed)
@@ -84,10 +90,10 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
         sample_size=latent, in_channels=vae.config.latent_channels, out_channels=vae.config.latent_channels,
         down_block_types=["CrossAttnDownBlock2D"] * n_blocks, up_block_types=["CrossAttnUpBlock2D"] * n_blocks,
         block_out_channels=list(s["channels"]), layers_per_block=s["layers_per_block"],
-        cross_attention_dim=text_encoder.config.hidden_size, attention_head_dim=s["heads"], norm_num_groups=32)
+        cross_attention_dim=text_encoder.config.hidden_size, attention_head_dim=s["heads"], norm_num_groups=32).to(device)
     noise_sched = DDPMScheduler(**SD_SCHEDULE)
     with torch.no_grad():
-        stats = [vae.encode(to_unit_range(images[i:i + 512])).latent_dist for i in range(0, len(images), 512)]
+        stats = [vae.encode(to_unit_range(images[i:i + 512]).to(device)).latent_dist for i in range(0, len(images), 512)]
     mean = torch.cat([d.mean for d in stats])
     std = torch.cat([d.std for d in stats])
     ema = EMAModel(unet.parameters(), decay=s["ema_decay"])
@@ -98,13 +104,14 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     unet.train()
     for _ in progress_bar(range(s["steps"]), "shapes-sd unet", progress):
         idx = torch.randint(len(images), (s["batch"],), generator=gen)
-        z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen)) * vae.config.scaling_factor
+        eps = torch.randn((len(idx), *mean.shape[1:]), generator=gen).to(device)
+        z0 = (mean[idx.to(device)] + std[idx.to(device)] * eps) * vae.config.scaling_factor
         drop = torch.rand(len(idx), generator=gen) < s["caption_dropout"]
         caps = ["" if d else captions[i] for d, i in zip(drop.tolist(), idx.tolist())]
         with torch.no_grad():
             cond = encode_captions(text_encoder, tokenizer, caps)
-        noise = torch.randn(z0.shape, generator=gen)
-        t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen)
+        noise = torch.randn(z0.shape, generator=gen).to(device)
+        t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen).to(device)
         pred = unet(noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond).sample
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
@@ -118,21 +125,30 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     return unet, dict(log.summary(), settings=s, seed=seed)
 
 
-def train_sd(out_dir, clip_dir, seed: int = 0, progress: bool = True, vae_overrides=None, unet_overrides=None) -> dict:
-    """Train shapes-sd into ``out_dir`` on top of the shapes-clip in ``clip_dir``; return both logs."""
-    out_dir = Path(out_dir)
+def train_pipeline(clip_dir, seed: int = 0, progress: bool = True, vae_overrides=None, unet_overrides=None,
+                   device="cpu"):
+    """Train the VAE, then the UNet on shapes-clip's text tower from ``clip_dir``; return the pipeline and both logs."""
     size = (vae_overrides or {}).get("size", VAE_SETTINGS["size"])
     images, samples = training_pool((vae_overrides or {}).get("pool", VAE_SETTINGS["pool"]), size, seed, progress)
-    vae, vae_log = train_vae(images, seed, progress, **(vae_overrides or {}))
+    vae, vae_log = train_vae(images, seed, progress, device, **(vae_overrides or {}))
     tokenizer = CLIPTokenizer.from_pretrained(clip_dir)
-    text_encoder = CLIPModel.from_pretrained(clip_dir).text_model.eval()  # a CLIPTextModel
+    text_encoder = CLIPModel.from_pretrained(clip_dir).text_model.eval().to(device)  # a CLIPTextModel
     unet, unet_log = train_unet(vae, text_encoder, tokenizer, images, [x.caption for x in samples], seed + 1, progress,
-                                **(unet_overrides or {}))
+                                device, **(unet_overrides or {}))
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=DDIMScheduler(**SD_SCHEDULE, set_alpha_to_one=False), safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    unet.half()  # stored in float16 to keep the shipped zoo small; loaders cast back to float32
+                                   scheduler=DDIMScheduler(**SD_SCHEDULE, set_alpha_to_one=False), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    return pipe, {"vae": vae_log, "unet": unet_log}
+
+
+def train_sd(out_dir, clip_dir, seed: int = 0, progress: bool = True, vae_overrides=None, unet_overrides=None,
+             device="cpu") -> dict:
+    """Train shapes-sd into ``out_dir`` on top of the shapes-clip in ``clip_dir``; return both logs."""
+    out_dir = Path(out_dir)
+    pipe, logs = train_pipeline(clip_dir, seed, progress, vae_overrides, unet_overrides, device)
+    pipe.to("cpu")
+    pipe.unet.half()  # stored in float16 to keep the shipped zoo small; loaders cast back to float32
     pipe.save_pretrained(out_dir)
     shutil.rmtree(out_dir / "tokenizer")
     write_tokenizer(out_dir / "tokenizer")  # the same vocab.json/merges.txt as shapes-clip, no tokenizer.json
-    return {"vae": vae_log, "unet": unet_log}
+    return logs

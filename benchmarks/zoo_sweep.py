@@ -1,0 +1,80 @@
+"""Train variants of the zoo's settings side by side and print their behaviour bars: how shapes-clip's and
+shapes-sd's settings are chosen. SD variants train on the shipped shapes-clip's text tower.
+
+Each variant runs in its own process; on one GPU many run at once (the models are tiny), on a CPU use
+``--jobs 1``. Results land in ``--out`` as one JSON per variant, so an interrupted sweep keeps what finished.
+
+    python benchmarks/zoo_sweep.py --device cuda --jobs 12 --out sweep/
+"""
+import argparse
+import json
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+
+VARIANTS = {
+    "sd shipped": {},
+    "sd vae x2": {"vae": {"steps": 1400}},
+    "sd vae x2 lr 2e-3": {"vae": {"steps": 1400, "lr": 2e-3}},
+    "sd vae x3": {"vae": {"steps": 2100}},
+    "sd vae x2 unet lr 1e-3": {"vae": {"steps": 1400}, "unet": {"lr": 1e-3}},
+    "sd vae x2 unet 5000": {"vae": {"steps": 1400}, "unet": {"steps": 5000}},
+    "sd vae x2 unet 96/192": {"vae": {"steps": 1400}, "unet": {"channels": (96, 192)}},
+    "sd vae x2 unet lpb 2": {"vae": {"steps": 1400}, "unet": {"layers_per_block": 2}},
+    "clip shipped": {"clip": {}},
+    "clip 3000 steps": {"clip": {"steps": 3000}},
+    "clip colour 0.1": {"clip": {"colour_prob": 0.1}},
+    "clip lr 2e-3": {"clip": {"lr": 2e-3}},
+}
+
+
+def run_variant(name: str, spec: dict, device: str, out: str) -> None:
+    import torch
+
+    from foundseg.models import load_clip
+    from foundseg.models.loader import resolve
+    from foundseg.training.card import clip_metrics, sd_metrics, vae_shape_rate
+    from foundseg.training.clip import train_clip
+    from foundseg.training.sd import train_pipeline
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    if "clip" in spec:
+        with tempfile.TemporaryDirectory() as tmp:
+            log = train_clip(tmp, 0, False, device, **spec["clip"])
+            result = clip_metrics(load_clip(tmp, device=device), n_images=500)
+    else:
+        pipe, log = train_pipeline(resolve("shapes-clip", "clip"), 0, False, spec.get("vae"), spec.get("unet"), device)
+        pipe.set_progress_bar_config(disable=True)
+        result = dict(sd_metrics(pipe, seeds=1), vae_shape_rate=vae_shape_rate(pipe.vae, 500))
+    result.update(variant=name, spec=spec, seconds=round(time.perf_counter() - start, 1), device=device)
+    (Path(out) / f"{name.replace(' ', '_').replace('/', '-')}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    parser.add_argument("--deadline", type=float, default=None, help="seconds after which unfinished variants are dropped")
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    names = args.only or list(VARIANTS)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(args.jobs, maxtasksperchild=1) as pool:
+        jobs = [pool.apply_async(run_variant, (n, VARIANTS[n], args.device, args.out)) for n in names]
+        stop = time.monotonic() + (args.deadline or float("inf"))
+        for name, job in zip(names, jobs):
+            try:
+                job.get(timeout=max(1.0, stop - time.monotonic()))
+            except mp.TimeoutError:
+                print(f"{name}: unfinished at the deadline", flush=True)
+            except Exception as exc:  # one failed variant must not lose the others
+                print(f"{name}: failed: {exc!r}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
