@@ -115,13 +115,14 @@ def _features(args) -> None:
     import numpy as np
 
     from .data import load_image
-    from .diffusion import cluster_features, extract_features
+    from .diffusion import cluster_features, extract_features, output_layers
     from .models import load_sd
 
     out = _out_dir(args, ["features.npz", "clusters.png"])
     image = load_image(args.image, "IMAGE")
     pipe = load_sd(args.model, device=_device(args))
-    feats = extract_features(pipe, image, t=None if args.t < 0 else args.t, last=args.last)
+    last = args.last or min(6, len(output_layers(pipe.unet)))
+    feats = extract_features(pipe, image, t=None if args.t < 0 else args.t, last=last)
     labels = cluster_features(feats, args.k, size=image.shape[:2]).cpu().numpy()
     np.savez_compressed(out / "features.npz", features=feats.cpu().numpy(), clusters=labels)
     from PIL import Image
@@ -278,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     feat = sub.add_parser("features", help="UNet features of an image noised once, and their k-means clusters")
     feat.add_argument("image")
     feat.add_argument("--t", type=int, default=0, help="timestep of the single noising (-1: no noise)")
-    feat.add_argument("--last", type=int, default=6, help="number of last output-side layers averaged")
+    feat.add_argument("--last", type=int, help="number of last output-side layers averaged "
+                      "(default 6 as in the paper, or all of them if the UNet has fewer)")
     feat.add_argument("--k", type=int, default=4, help="k-means clusters")
     common(feat, "shapes-sd")
     feat.set_defaults(func=_features)

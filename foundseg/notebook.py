@@ -12,7 +12,17 @@ from .models.loader import default_model, scale
 
 
 def setup(seed: int = 0) -> torch.device:
-    """Seed everything, silence library chatter on stderr, print scale, device and models; return the device."""
+    """Seed everything, silence library chatter on stderr, print scale, device and models; return the device.
+
+    ``seed`` seeds Python's ``random``, numpy's global generator and torch. The device is CUDA when available.
+
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="shapes"):  # doctest: +ELLIPSIS
+    ...     device = setup(seed=0)
+    scale: shapes | device: ... | models: shapes-clip, shapes-sd
+    >>> device.type in ("cpu", "cuda")
+    True
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

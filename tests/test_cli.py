@@ -50,6 +50,9 @@ def test_features(tmp_path, image_file, tiny_sd_dir):
                  "--out", str(out)]) == 0
     data = np.load(out / "features.npz")
     assert data["features"].shape == (32, 8, 8) and set(np.unique(data["clusters"])) <= {0, 1, 2}
+    # the default (six layers, as in the paper) falls back to all layers of a UNet with fewer
+    assert main(["features", str(image_file), "--model", "shapes-sd", "--out", str(out), "--force"]) == 0
+    assert np.load(out / "features.npz")["features"].ndim == 3
 
 
 def _write_folder_dataset(root: Path, n: int = 6):

@@ -20,10 +20,16 @@ def dense_clip(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonym
                input_size: int | None = None) -> CAMResult:
     """Per-class cosine-similarity maps (C, H, W) at the image's size; ``scores`` is each map's mean.
 
+    ``clip``, ``image``, ``class_names``, ``templates``, ``synonyms`` and ``input_size`` are as in
+    :func:`~foundseg.clip.gradcam.gradcam`: a :class:`foundseg.models.CLIP`, the image, the classes to
+    localise, prompt templates with ``{}``, optional ``{class: [other names]}`` and the shorter side fed to
+    the model (default the model's image size). The maps are raw similarities, not scaled to [0, 1].
+
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import sample
-    >>> dense_clip(load_clip("shapes-clip"), sample("test", 0).image, ["circle"]).maps.shape
-    (1, 32, 32)
+    >>> res = dense_clip(load_clip("shapes-clip"), sample("test", 0).image, ["circle", "crescent"])
+    >>> res.maps.shape, res.maps.dtype, res.scores.shape
+    ((2, 32, 32), dtype('float32'), (2,))
     """
     model, tokenizer = check_clip(clip)
     text = class_embeddings(model, tokenizer, class_names, templates, synonyms)

@@ -25,7 +25,14 @@ TARGETS = ("attn_input", "layer_input", "layer_output")
 
 @dataclass
 class CAMResult:
-    """Maps (C, H, W) in [0, 1] at the image's size, one per class; ``scores`` (C,) are the scored values."""
+    """Maps (C, H, W) in [0, 1] at the image's size, one per class; ``scores`` (C,) are the scored values.
+
+    ``class_names`` lists the classes in the order of ``maps`` and ``scores``.
+
+    >>> res = CAMResult(np.zeros((2, 4, 4)), ["circle", "square"], np.array([0.3, 0.1]))
+    >>> res.maps.shape, res.class_names[int(res.scores.argmax())]
+    ((2, 4, 4), 'circle')
+    """
 
     maps: np.ndarray
     class_names: list[str]
@@ -60,8 +67,10 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import sample
     >>> cam = gradcam(load_clip("shapes-clip"), sample("test", 0).image, ["circle", "square"])
-    >>> cam.maps.shape
-    (2, 32, 32)
+    >>> cam.maps.shape, cam.class_names, cam.scores.shape
+    ((2, 32, 32), ['circle', 'square'], (2,))
+    >>> float(cam.maps.min()) >= 0 and float(cam.maps.max()) <= 1
+    True
     """
     model, tokenizer = check_clip(clip)
     class_names = check_class_names(class_names)

@@ -50,7 +50,16 @@ def class_embeddings(model, tokenizer, class_names, templates=DEFAULT_TEMPLATES,
                      batch_size: int = 256) -> torch.Tensor:
     """Unit-norm text embedding per class (C, P): the normalised mean over its prompts (CLIP's ensembling).
 
-    All prompts of all classes go through the text encoder together, ``batch_size`` at a time.
+    ``model`` and ``tokenizer`` are a CLIP's (as :func:`foundseg.models.load_clip` returns them);
+    ``templates`` are prompt templates with ``{}`` and ``synonyms`` an optional ``{class: [other names]}``,
+    all filled in by :func:`class_prompts`. All prompts of all classes go through the text encoder together,
+    ``batch_size`` at a time.
+
+    >>> from foundseg.models import load_clip
+    >>> clip = load_clip("shapes-clip")
+    >>> text = class_embeddings(clip.model, clip.tokenizer, ["circle", "square"], ENSEMBLE_TEMPLATES)
+    >>> text.shape, [round(float(n), 3) for n in text.norm(dim=-1)]
+    (torch.Size([2, 64]), [1.0, 1.0])
     """
     names = check_class_names(class_names)
     per_class = [class_prompts(name, templates, synonyms) for name in names]

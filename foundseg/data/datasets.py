@@ -21,7 +21,12 @@ CLASSNAMES_DIR = Path(__file__).parent / "classnames"
 
 
 def read_class_names(path) -> list[str]:
-    """One class name per line (blank lines skipped)."""
+    """One class name per line (blank lines skipped); ``path`` is the class-name text file.
+
+    >>> names = read_class_names(CLASSNAMES_DIR / "voc21.txt")
+    >>> len(names), names[:3]
+    (21, ['background', 'aeroplane', 'bicycle'])
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"class_file: no such file {str(path)!r}")
@@ -33,7 +38,22 @@ def read_class_names(path) -> list[str]:
 
 @dataclass
 class SegmentationDataset:
-    """Image/label pairs with class names; ``dataset[i]`` is (image (H, W, 3) uint8, label (H, W) int64, id)."""
+    """Image/label pairs with class names; ``dataset[i]`` is (image (H, W, 3) uint8, label (H, W) int64, id).
+
+    ``name`` is used in error messages, ``pairs`` lists (image path, label PNG path), ``class_names`` gives
+    the name of each label value, ``ignore_index`` marks pixels left out of scoring and ``reduce_zero_label``
+    maps label 0 to ``ignore_index`` and shifts the others down by one. The id is the image file's stem.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     Image.new("RGB", (3, 2)).save(Path(tmp, "a.png"))
+    ...     Image.fromarray(np.array([[0, 1, 2]] * 2, np.uint8)).save(Path(tmp, "a_label.png"))
+    ...     ds = SegmentationDataset("demo", [(Path(tmp, "a.png"), Path(tmp, "a_label.png"))], ["cat", "dog"],
+    ...                              reduce_zero_label=True)
+    ...     image, label, name = ds[0]
+    >>> len(ds), image.shape, label.tolist(), name
+    (1, (2, 3, 3), [[255, 0, 1], [255, 0, 1]], 'a')
+    """
 
     name: str
     pairs: list[tuple[Path, Path]]
@@ -75,7 +95,23 @@ def _ids_from_split(split_file: Path, name: str) -> list[str]:
 
 def voc2012(root, split: str = "val") -> SegmentationDataset:
     """PASCAL VOC 2012 (``root`` = VOC2012 folder): JPEGImages/, palette PNGs in SegmentationClass/,
-    ImageSets/Segmentation/{split}.txt; 21 classes with background, 255 = object boundaries (ignored)."""
+    ImageSets/Segmentation/{split}.txt; 21 classes with background, 255 = object boundaries (ignored).
+
+    ``split`` names the id list in ImageSets/Segmentation (``train``, ``val``, ``trainval``).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = Path(tmp)
+    ...     for d in ("ImageSets/Segmentation", "JPEGImages", "SegmentationClass"):
+    ...         (root / d).mkdir(parents=True)
+    ...     _ = (root / "ImageSets/Segmentation/val.txt").write_text("2007_000033")
+    ...     Image.new("RGB", (6, 4)).save(root / "JPEGImages/2007_000033.jpg")
+    ...     Image.new("L", (6, 4), 15).save(root / "SegmentationClass/2007_000033.png")
+    ...     ds = voc2012(root)
+    ...     image, label, name = ds[0]
+    >>> len(ds), len(ds.class_names), image.shape, ds.class_names[label[0, 0]], name
+    (1, 21, (4, 6, 3), 'person', '2007_000033')
+    """
     root = Path(root)
     ids = _ids_from_split(root / "ImageSets" / "Segmentation" / f"{split}.txt", "voc2012")
     pairs = [(root / "JPEGImages" / f"{i}.jpg", root / "SegmentationClass" / f"{i}.png") for i in ids]
@@ -94,7 +130,23 @@ def _folder_pairs(images_dir: Path, labels_dir: Path, image_suffix: str, label_s
 
 def ade20k(root, split: str = "validation") -> SegmentationDataset:
     """ADE20K scene parsing (``root`` = ADEChallengeData2016): ``images/{split}/*.jpg``, ``annotations/{split}/*.png``;
-    150 classes, 0 = unlabelled (reduce-zero-label)."""
+    150 classes, 0 = unlabelled (reduce-zero-label).
+
+    ``split`` is the sub-folder name (``training`` or ``validation``).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = Path(tmp)
+    ...     for d in ("images/validation", "annotations/validation"):
+    ...         (root / d).mkdir(parents=True)
+    ...     Image.new("RGB", (4, 2)).save(root / "images/validation/ADE_val_00000001.jpg")
+    ...     label = Image.fromarray(np.array([[0, 1, 3, 3]] * 2, np.uint8))
+    ...     label.save(root / "annotations/validation/ADE_val_00000001.png")
+    ...     ds = ade20k(root)
+    ...     image, label, name = ds[0]
+    >>> len(ds.class_names), label[0].tolist(), ds.class_names[2], name
+    (150, [255, 0, 2, 2], 'sky', 'ADE_val_00000001')
+    """
     root = Path(root)
     pairs = _folder_pairs(root / "images" / split, root / "annotations" / split, ".jpg", ".png", "ade20k")
     return SegmentationDataset("ade20k", pairs, read_class_names(CLASSNAMES_DIR / "ade150.txt"), reduce_zero_label=True)
@@ -102,7 +154,24 @@ def ade20k(root, split: str = "validation") -> SegmentationDataset:
 
 def pascal_context59(images_dir, labels_dir, split_file=None) -> SegmentationDataset:
     """Pascal Context 59 as a label-PNG folder (mmseg's SegmentationClassContext layout): 0 = background,
-    ignored (reduce-zero-label), 59 classes; ``split_file`` lists image ids (optional)."""
+    ignored (reduce-zero-label), 59 classes; ``split_file`` lists image ids (optional).
+
+    ``images_dir`` holds ``*.jpg`` images and ``labels_dir`` the ``*.png`` labels of the same stem; without
+    ``split_file`` every image in ``images_dir`` is used.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     images, labels = Path(tmp, "JPEGImages"), Path(tmp, "SegmentationClassContext")
+    ...     images.mkdir(); labels.mkdir()
+    ...     for stem in ("2008_000002", "2008_000003"):
+    ...         Image.new("RGB", (4, 2)).save(images / f"{stem}.jpg")
+    ...         Image.new("L", (4, 2), 1).save(labels / f"{stem}.png")
+    ...     _ = Path(tmp, "val.txt").write_text("2008_000003")
+    ...     ds = pascal_context59(images, labels, Path(tmp, "val.txt"))
+    ...     image, label, name = ds[0]
+    >>> len(ds), name, len(ds.class_names), ds.class_names[label[0, 0]]
+    (1, '2008_000003', 59, 'aeroplane')
+    """
     ids = _ids_from_split(Path(split_file), "pascal_context59") if split_file else None
     pairs = _folder_pairs(Path(images_dir), Path(labels_dir), ".jpg", ".png", "pascal_context59", ids)
     return SegmentationDataset("pascal_context59", pairs, read_class_names(CLASSNAMES_DIR / "pc59.txt"),
@@ -110,20 +179,61 @@ def pascal_context59(images_dir, labels_dir, split_file=None) -> SegmentationDat
 
 
 def coco_stuff(images_dir, labels_dir) -> SegmentationDataset:
-    """COCO-Stuff 164k as a label-PNG folder: ``*.jpg`` images, ``*_labelTrainIds.png`` labels, 171 classes, 255 ignored."""
+    """COCO-Stuff 164k as a label-PNG folder: ``*.jpg`` images, ``*_labelTrainIds.png`` labels, 171 classes, 255 ignored.
+
+    ``images_dir`` holds the images (e.g. ``images/val2017``), ``labels_dir`` the train-id label PNGs.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     images, labels = Path(tmp, "images"), Path(tmp, "labels")
+    ...     images.mkdir(); labels.mkdir()
+    ...     Image.new("RGB", (4, 2)).save(images / "000000000139.jpg")
+    ...     Image.new("L", (4, 2), 0).save(labels / "000000000139_labelTrainIds.png")
+    ...     ds = coco_stuff(images, labels)
+    ...     image, label, name = ds[0]
+    >>> len(ds.class_names), ds.class_names[label[0, 0]], name
+    (171, 'person', '000000000139')
+    """
     pairs = _folder_pairs(Path(images_dir), Path(labels_dir), ".jpg", "_labelTrainIds.png", "coco_stuff")
     return SegmentationDataset("coco_stuff", pairs, read_class_names(CLASSNAMES_DIR / "cocostuff171.txt"))
 
 
 def label_folder(images_dir, labels_dir, class_file, image_suffix: str = ".jpg", label_suffix: str = ".png",
                  ignore_index: int = 255, reduce_zero_label: bool = False) -> SegmentationDataset:
-    """Any folder of images and label PNGs with the same stem, and a class-name file (one name per line)."""
+    """Any folder of images and label PNGs with the same stem, and a class-name file (one name per line).
+
+    ``images_dir`` and ``labels_dir`` are the two folders; an image ``{stem}{image_suffix}`` pairs with the
+    label ``{stem}{label_suffix}``. ``class_file`` names one class per label value; ``ignore_index`` and
+    ``reduce_zero_label`` are as in :class:`SegmentationDataset`.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = Path(tmp)
+    ...     (root / "img").mkdir(); (root / "lbl").mkdir()
+    ...     _ = (root / "classes.txt").write_text("road\\ncar\\n")
+    ...     Image.new("RGB", (4, 2)).save(root / "img/x.png")
+    ...     Image.fromarray(np.array([[0, 1, 255, 1]] * 2, np.uint8)).save(root / "lbl/x.png")
+    ...     ds = label_folder(root / "img", root / "lbl", root / "classes.txt", image_suffix=".png")
+    ...     image, label, name = ds[0]
+    >>> ds.class_names, label[0].tolist(), name
+    (['road', 'car'], [0, 1, 255, 1], 'x')
+    """
     pairs = _folder_pairs(Path(images_dir), Path(labels_dir), image_suffix, label_suffix, "label_folder")
     return SegmentationDataset("label_folder", pairs, read_class_names(class_file), ignore_index, reduce_zero_label)
 
 
 class ShapesDataset:
-    """The shapes world's ``split`` as a segmentation dataset: ``n`` images, background + the shape classes."""
+    """The shapes world's ``split`` as a segmentation dataset: ``n`` images, background + the shape classes.
+
+    ``size`` and ``seed`` are passed to :func:`foundseg.data.sample`; item ``i`` is sample ``i`` of ``split``.
+
+    >>> ds = ShapesDataset("val", n=4)
+    >>> image, label, name = ds[3]
+    >>> len(ds), image.shape, label.dtype, name
+    (4, (32, 32, 3), dtype('int64'), 'val-3')
+    >>> ds.class_names[:3], sorted(set(label.flatten().tolist()))
+    (['background', 'circle', 'square'], [0, 4])
+    """
 
     name = "shapes"
     ignore_index = 255

@@ -4,6 +4,13 @@ Each sample is addressed by ``(split, index, seed)`` and carries an RGB image,
 a per-pixel class mask (0 = background, 1..K = :data:`CLASSES`), a caption and
 the list of drawn objects. Geometry is defined in relative units, so any image
 size from 32 px up renders the same scene.
+
+>>> CLASSES[:3], len(CLASSES), UNSEEN_CLASSES
+(('circle', 'square', 'triangle'), 8, ('diamond', 'heart'))
+>>> SEEN_CLASSES
+('circle', 'square', 'triangle', 'star', 'cross', 'crescent')
+>>> SPLITS, COLOURS["red"]
+(('train', 'val', 'test'), (215, 40, 40))
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ UNSEEN_CLASSES = ("diamond", "heart")
 """Classes held out of training for open-vocabulary experiments."""
 
 SEEN_CLASSES = tuple(c for c in CLASSES if c not in UNSEEN_CLASSES)
+"""The training classes: :data:`CLASSES` without :data:`UNSEEN_CLASSES`, in class-id order."""
 
 COLOURS = {
     "red": (215, 40, 40),
@@ -31,6 +39,7 @@ COLOURS = {
 """Object colours by name; every object gets its colour with a small jitter."""
 
 SPLITS = ("train", "val", "test")
+"""Split names; each split is its own stream of samples."""
 DEFAULT_SIZE = 32
 MIN_SIZE = 32
 _MAX_OBJECTS = 3
@@ -39,7 +48,17 @@ _MIN_VISIBLE = 0.55  # fraction of an object's own area that must stay visible
 
 @dataclass(frozen=True)
 class ShapeObject:
-    """One drawn object: class name and id, colour name, box (x0, y0, x1, y1) in pixels, exclusive end."""
+    """One drawn object: class name and id, colour name, box (x0, y0, x1, y1) in pixels, exclusive end.
+
+    ``shape`` is a name from :data:`CLASSES`, ``class_id`` its id in the mask (1-based), ``colour`` a key of
+    :data:`COLOURS` and ``bbox`` the object's full extent, including any part another object covers.
+
+    >>> obj = sample("val", 3).objects[0]
+    >>> obj.shape, obj.class_id, obj.colour
+    ('diamond', 4, 'purple')
+    >>> ShapeObject("circle", 1, "red", (2, 2, 10, 10))
+    ShapeObject(shape='circle', class_id=1, colour='red', bbox=(2, 2, 10, 10))
+    """
 
     shape: str
     class_id: int
@@ -49,7 +68,18 @@ class ShapeObject:
 
 @dataclass(frozen=True)
 class Sample:
-    """A shapes-world sample: ``image`` (H, W, 3) uint8, ``mask`` (H, W) uint8, caption, objects."""
+    """A shapes-world sample: ``image`` (H, W, 3) uint8, ``mask`` (H, W) uint8, caption, objects.
+
+    ``objects`` holds one :class:`ShapeObject` per drawn object, in drawing order (later ones on top).
+
+    >>> s = sample("val", 0)
+    >>> s.image.shape, s.image.dtype, s.mask.shape
+    ((32, 32, 3), dtype('uint8'), (32, 32))
+    >>> s.caption
+    'a green square, a purple diamond and a red circle'
+    >>> s.class_ids, len(s.objects)
+    ((1, 2, 4), 3)
+    """
 
     image: np.ndarray
     mask: np.ndarray
@@ -58,17 +88,31 @@ class Sample:
 
     @property
     def class_ids(self) -> tuple[int, ...]:
-        """Class ids of the objects that are visible in the mask, sorted."""
+        """Class ids of the objects that are visible in the mask, sorted.
+
+        >>> sample("val", 3).class_ids
+        (4,)
+        """
         return tuple(int(c) for c in np.unique(self.mask) if c)
 
 
 def article(word: str) -> str:
-    """The indefinite article for ``word``."""
+    """The indefinite article for ``word`` (a lower-case word).
+
+    >>> article("orange"), article("red")
+    ('an', 'a')
+    """
     return "an" if word[0] in "aeiou" else "a"
 
 
 def caption_for(objects) -> str:
-    """Caption naming colour and shape of each object: "a red circle and a blue square"."""
+    """Caption naming colour and shape of each object: "a red circle and a blue square".
+
+    ``objects`` is a non-empty sequence of :class:`ShapeObject` (anything with ``colour`` and ``shape``).
+
+    >>> caption_for([ShapeObject("circle", 1, "red", (0, 0, 8, 8)), ShapeObject("star", 5, "orange", (8, 8, 16, 16))])
+    'a red circle and an orange star'
+    """
     words = [f"{article(o.colour)} {o.colour} {o.shape}" for o in objects]
     if len(words) == 1:
         return words[0]
@@ -139,7 +183,20 @@ def _background(rng: np.random.Generator, size: int, yy, xx) -> np.ndarray:
 
 
 def sample(split: str, index: int, seed: int = 0, size: int = DEFAULT_SIZE) -> Sample:
-    """Render sample ``index`` of ``split``; the same arguments always give the same arrays."""
+    """Render sample ``index`` of ``split``; the same arguments always give the same arrays.
+
+    ``split`` is one of :data:`SPLITS`, ``index`` a non-negative integer, ``seed`` picks another world
+    (other scenes for every index) and ``size`` is the image side in pixels (at least 32); the scene
+    does not depend on ``size``.
+
+    >>> s = sample("train", 0, size=64)
+    >>> s.image.shape, s.mask.shape, s.caption
+    ((64, 64, 3), (64, 64), 'a yellow crescent, a blue star and a blue cross')
+    >>> sample("train", 0).caption == s.caption
+    True
+    >>> sample("train", 0, seed=1).caption
+    'a purple heart'
+    """
     if not isinstance(size, (int, np.integer)) or size < MIN_SIZE:
         raise ValueError(f"size must be an integer of at least {MIN_SIZE} pixels, got {size!r}")
     rng = _rng(split, index, seed)
@@ -172,7 +229,17 @@ def sample(split: str, index: int, seed: int = 0, size: int = DEFAULT_SIZE) -> S
 
 
 def batch(split: str, indices, seed: int = 0, size: int = DEFAULT_SIZE) -> tuple[np.ndarray, np.ndarray, list[Sample]]:
-    """Render several samples; returns images (N, H, W, 3), masks (N, H, W) and the samples."""
+    """Render several samples; returns images (N, H, W, 3), masks (N, H, W) and the samples.
+
+    ``indices`` is a non-empty iterable of sample indices; ``split``, ``seed`` and ``size`` are as in
+    :func:`sample`.
+
+    >>> images, masks, samples = batch("val", [0, 3])
+    >>> images.shape, masks.shape
+    ((2, 32, 32, 3), (2, 32, 32))
+    >>> [s.caption for s in samples]
+    ['a green square, a purple diamond and a red circle', 'a purple diamond']
+    """
     samples = [sample(split, int(i), seed, size) for i in indices]
     if not samples:
         raise ValueError("indices must name at least one sample")

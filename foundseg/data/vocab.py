@@ -4,6 +4,11 @@
 of OpenAI's CLIP tokenizer, so ``transformers.CLIPTokenizer.from_pretrained``
 loads it like a real checkpoint's. Every vocabulary word becomes one token;
 any other text still tokenizes, character by character.
+
+>>> SYNONYMS["circle"]
+('disc', 'round')
+>>> len(WORDS), WORDS[:3], "horse" in WORDS
+(76, ('circle', 'square', 'triangle'), True)
 """
 from __future__ import annotations
 
@@ -77,6 +82,10 @@ def build_merges(words=WORDS) -> list[tuple[str, str]]:
     Merges are appended until a fixed point: a word that the current merges
     leave split gets a merge of its first two pieces, which ranks last and so
     only fires once nothing else applies. Shared prefixes cannot split a word.
+    ``words`` is a sequence of lower-case words; the default is :data:`WORDS`.
+
+    >>> build_merges(("red", "round"))
+    [('r', 'e'), ('re', 'd</w>'), ('r', 'o'), ('ro', 'u'), ('rou', 'n'), ('roun', 'd</w>')]
     """
     merges: list[tuple[str, str]] = []
     ranks: dict[tuple[str, str], int] = {}
@@ -95,7 +104,17 @@ def build_merges(words=WORDS) -> list[tuple[str, str]]:
 
 
 def write_tokenizer(directory) -> Path:
-    """Write a CLIP tokenizer for the shapes world into ``directory`` and return it."""
+    """Write a CLIP tokenizer for the shapes world into ``directory`` and return it.
+
+    ``directory`` (a path) is created if needed; existing tokenizer files in it are overwritten.
+
+    >>> import tempfile
+    >>> from transformers import CLIPTokenizer
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(tmp))
+    >>> tokenizer.tokenize("a red circle"), tokenizer.model_max_length
+    (['a</w>', 'red</w>', 'circle</w>'], 32)
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     merges = build_merges()

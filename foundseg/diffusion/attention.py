@@ -21,7 +21,20 @@ BLOCKS = ("down", "mid", "up")
 @dataclass
 class AttentionMaps:
     """Recorded maps: per layer (B, K, h, w) — (B, heads, K, h, w) with ``heads="all"`` — averaged over the
-    recorded steps; ``per_step`` holds the layer mean at each recorded step when a trajectory was asked for."""
+    recorded steps; ``per_step`` holds the layer mean at each recorded step when a trajectory was asked for.
+
+    Args:
+        per_layer: layer name → maps, K being the number of token groups (words).
+        steps: the UNet call indices that were recorded.
+        per_step: step → mean of the layers' maps at that step (empty unless ``trajectory=True``).
+
+    >>> import torch
+    >>> maps = AttentionMaps({"up.0": torch.ones(1, 2, 4, 4), "up.1": torch.ones(1, 2, 8, 8)}, steps=[0])
+    >>> maps.resolutions
+    {'up.0': (4, 4), 'up.1': (8, 8)}
+    >>> maps.mean().shape, maps.mean((32, 32)).shape
+    (torch.Size([1, 2, 8, 8]), torch.Size([1, 2, 32, 32]))
+    """
 
     per_layer: dict[str, torch.Tensor]
     steps: list[int]
@@ -46,7 +59,16 @@ def _resize(maps: torch.Tensor, size) -> torch.Tensor:
 
 
 def cross_attention_layers(unet) -> list[str]:
-    """Names of the cross-attention modules (``attn2``) of a UNet, in module order (down, up, mid)."""
+    """Names of the cross-attention modules (``attn2``) of a UNet, in module order (down, up, mid).
+
+    Args:
+        unet: a ``diffusers.UNet2DConditionModel``.
+
+    >>> from foundseg.models import load_sd
+    >>> names = cross_attention_layers(load_sd("shapes-sd").unet)
+    >>> len(names), names[0]
+    (7, 'down_blocks.0.attentions.0.transformer_blocks.0.attn2')
+    """
     processors = getattr(unet, "attn_processors", None)
     if processors is None:
         raise ValueError(f"unet ({type(unet).__name__}) has no attention processors; expected a UNet2DConditionModel")
@@ -55,7 +77,21 @@ def cross_attention_layers(unet) -> list[str]:
 
 def select_layers(unet, layers=None) -> list[str]:
     """Cross-attention layer names chosen by ``layers``: None (all), block kinds ``down``/``mid``/``up``,
-    or name prefixes such as ``up_blocks.1``; a list mixes them."""
+    or name prefixes such as ``up_blocks.1``; a list mixes them.
+
+    Args:
+        unet: a ``diffusers.UNet2DConditionModel``.
+        layers: the selection; an entry that matches no layer raises ``ValueError``.
+
+    Returns the names in module order (as :func:`cross_attention_layers`), each once.
+
+    >>> from foundseg.models import load_sd
+    >>> unet = load_sd("shapes-sd").unet
+    >>> len(select_layers(unet)), len(select_layers(unet, "up"))
+    (7, 4)
+    >>> select_layers(unet, ["mid", "down_blocks.1"])
+    ['down_blocks.1.attentions.0.transformer_blocks.0.attn2', 'mid_block.attentions.0.transformer_blocks.0.attn2']
+    """
     names = cross_attention_layers(unet)
     if not names:
         raise ValueError(f"unet ({type(unet).__name__}) has no cross-attention layers to record")
@@ -101,6 +137,20 @@ class CrossAttentionRecorder:
         conditional_half: keep only the second half of the batch (the text-conditioned half under
             classifier-free guidance, as diffusers orders it).
         trajectory: also keep the layer mean at every recorded step.
+
+    The UNet's output is unchanged; :meth:`result` gives the maps as :class:`AttentionMaps`.
+
+    >>> import torch
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.diffusion import token_indices
+    >>> pipe = load_sd("shapes-sd")
+    >>> groups = token_indices(pipe.tokenizer, "a red circle", ["red", "circle"])
+    >>> text = pipe.encode_prompt("a red circle", "cpu", 1, False)[0]
+    >>> with torch.no_grad(), CrossAttentionRecorder(pipe.unet, groups, layers="up") as rec:
+    ...     _ = pipe.unet(torch.zeros(1, 4, 8, 8), 10, encoder_hidden_states=text)
+    >>> maps = rec.result()
+    >>> len(maps.per_layer), maps.steps, maps.mean().shape
+    (4, [0], torch.Size([1, 2, 8, 8]))
     """
 
     def __init__(self, unet, token_groups, layers=None, resolutions=None, heads="mean", steps="all",

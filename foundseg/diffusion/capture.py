@@ -13,7 +13,15 @@ from .tokens import token_indices
 
 @dataclass
 class Generation:
-    """A generated image (H, W, 3) uint8 and the cross-attention maps recorded while generating it."""
+    """A generated image (H, W, 3) uint8 and the cross-attention maps recorded while generating it.
+
+    Returned by :func:`generate` and :func:`denoise_attention`.
+
+    >>> from foundseg.models import load_sd
+    >>> g = generate(load_sd("shapes-sd"), "a red circle", ["circle"], num_inference_steps=2)
+    >>> type(g).__name__, g.image.shape, g.image.dtype, type(g.maps).__name__
+    ('Generation', (32, 32, 3), dtype('uint8'), 'AttentionMaps')
+    """
 
     image: np.ndarray
     maps: AttentionMaps
@@ -27,7 +35,22 @@ def generate(pipe, prompt: str, words, *, steps=-1, layers=None, resolutions=Non
              num_inference_steps: int = 25, guidance_scale: float = 7.5, seed: int = 0, height=None, width=None,
              trajectory: bool = False) -> Generation:
     """Generate an image from ``prompt`` and record the maps of ``words`` at denoising ``steps``
-    (default the last, as the paper does; ``"all"`` or a list of indices)."""
+    (default the last, as the paper does; ``"all"`` or a list of indices).
+
+    ``words`` are words of ``prompt`` (see :func:`token_indices`); ``layers``, ``resolutions``, ``heads`` and
+    ``trajectory`` are as in :class:`CrossAttentionRecorder`. ``num_inference_steps``, ``guidance_scale``,
+    ``height`` and ``width`` go to the pipeline; ``seed`` fixes the initial noise. With ``guidance_scale > 1``
+    only the text-conditioned half of the batch is recorded.
+
+    >>> from foundseg.models import load_sd
+    >>> pipe = load_sd("shapes-sd")
+    >>> g = generate(pipe, "a red circle", ["red", "circle"], num_inference_steps=2)
+    >>> g.image.shape, g.maps.steps, g.maps.mean().shape
+    ((32, 32, 3), [1], torch.Size([1, 2, 8, 8]))
+    >>> g = generate(pipe, "a red circle", ["circle"], steps="all", num_inference_steps=3, trajectory=True)
+    >>> g.maps.steps, sorted(g.maps.per_step)
+    ([0, 1, 2], [0, 1, 2])
+    """
     groups = token_indices(pipe.tokenizer, prompt, words)
     cfg = guidance_scale > 1
     with CrossAttentionRecorder(pipe.unet, groups, layers, resolutions, heads, steps, num_inference_steps,
@@ -45,7 +68,20 @@ def _latent_multiple(pipe) -> int:
 @torch.no_grad()
 def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tensor:
     """VAE latents (1, C, h, w), scaled as the UNet expects, of ``image`` resized to ``size`` (default: its own
-    size rounded to what the UNet accepts)."""
+    size rounded to what the UNet accepts).
+
+    ``image`` is anything :func:`foundseg.data.load_image` reads (an (H, W, 3) uint8 array, a path, a
+    PIL image, ...); ``size`` is (height, width) in pixels, multiples of what the UNet accepts.
+
+    >>> import numpy as np
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> pipe = load_sd("shapes-sd")
+    >>> encode_image(pipe, sample("test", 0).image).shape
+    torch.Size([1, 4, 8, 8])
+    >>> encode_image(pipe, np.zeros((20, 30, 3), np.uint8)).shape  # rounded to 16 x 32 pixels
+    torch.Size([1, 4, 4, 8])
+    """
     arr = load_image(image, "image")
     m = _latent_multiple(pipe)
     h, w = size or (max(m, round(arr.shape[0] / m) * m), max(m, round(arr.shape[1] / m) * m))
@@ -59,7 +95,21 @@ def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tens
 
 
 def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torch.Tensor:
-    """Latents noised once to timestep ``t`` with a fixed noise tensor drawn from ``seed``; ``None`` adds none."""
+    """Latents noised once to timestep ``t`` with a fixed noise tensor drawn from ``seed``; ``None`` adds none.
+
+    ``t`` is a training timestep of the pipeline's scheduler, in [0, ``num_train_timesteps``).
+
+    >>> import torch
+    >>> from foundseg.models import load_sd
+    >>> pipe = load_sd("shapes-sd")
+    >>> latents = torch.zeros(1, 4, 8, 8)
+    >>> add_noise(pipe, latents, 500).shape
+    torch.Size([1, 4, 8, 8])
+    >>> torch.equal(add_noise(pipe, latents, 500, seed=1), add_noise(pipe, latents, 500, seed=1))
+    True
+    >>> add_noise(pipe, latents, None) is latents
+    True
+    """
     if t is None:
         return latents
     n_train = pipe.scheduler.config.num_train_timesteps
@@ -73,7 +123,20 @@ def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torc
 def renoise_attention(pipe, image, prompt: str, words, *, t: int | None = 0, seed: int = 0, layers=None,
                       resolutions=None, heads="mean", size=None) -> AttentionMaps:
     """ODISE mode: encode ``image``, noise it once to ``t`` (``None``: no noise, as VPN), run one UNet pass
-    conditioned on ``prompt`` and record the maps of ``words``."""
+    conditioned on ``prompt`` and record the maps of ``words``.
+
+    ``seed`` fixes the noise; ``layers``, ``resolutions`` and ``heads`` are as in
+    :class:`CrossAttentionRecorder`; ``size`` as in :func:`encode_image`.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> s = sample("test", 0)
+    >>> s.caption
+    'an orange crescent'
+    >>> maps = renoise_attention(load_sd("shapes-sd"), s.image, s.caption, ["crescent"], t=100)
+    >>> maps.steps, maps.mean().shape
+    ([0], torch.Size([1, 1, 8, 8]))
+    """
     groups = token_indices(pipe.tokenizer, prompt, words)
     noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
     text = pipe.encode_prompt(prompt, noisy.device, 1, False)[0]
@@ -86,7 +149,18 @@ def denoise_attention(pipe, image, prompt: str, words, *, strength: float = 0.5,
                       guidance_scale: float = 7.5, seed: int = 0, layers=None, resolutions=None,
                       heads="mean") -> Generation:
     """Re-noise ``image`` once (img2img, to ``strength`` × the schedule) and denoise it again, recording the
-    maps of ``words`` at every denoising step (``maps.per_step``)."""
+    maps of ``words`` at every denoising step (``maps.per_step``).
+
+    ``num_inference_steps`` is the full schedule's length, of which about ``strength`` × it are run;
+    ``guidance_scale``, ``seed``, ``layers``, ``resolutions`` and ``heads`` are as in :func:`generate`.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> g = denoise_attention(load_sd("shapes-sd"), sample("test", 0).image, "an orange crescent", ["crescent"],
+    ...                       strength=0.5, num_inference_steps=4)
+    >>> g.image.shape, g.maps.steps, sorted(g.maps.per_step)
+    ((32, 32, 3), [0, 1], [0, 1])
+    """
     from diffusers import StableDiffusionImg2ImgPipeline
 
     img2img = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)

@@ -12,6 +12,15 @@ def denoising_errors(pipe, image, prompts, timesteps=(100, 300, 500, 700, 900), 
     """Mean squared error of the UNet's noise prediction per prompt (P,), over ``timesteps`` with fixed noise.
 
     Every prompt sees the same noised latents, so differences come from the text alone.
+
+    ``image`` is read as :func:`encode_image` reads it; ``prompts`` is a list of texts; ``timesteps`` are
+    training timesteps of the scheduler, each with its own noise tensor drawn from ``seed``.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> errors = denoising_errors(load_sd("shapes-sd"), sample("test", 0).image, ["a circle", "a crescent"])
+    >>> errors.shape, errors.dtype
+    (torch.Size([2]), torch.float32)
     """
     if not prompts:
         raise ValueError("prompts must hold at least one prompt")
@@ -32,5 +41,16 @@ def denoising_errors(pipe, image, prompts, timesteps=(100, 300, 500, 700, 900), 
 
 
 def diffusion_classify(pipe, image, class_names, template: str = "a {}", **kwargs) -> int:
-    """Index of the class whose prompt gives the lowest denoising error."""
+    """Index of the class whose prompt gives the lowest denoising error.
+
+    ``class_names`` fill ``template``; ``kwargs`` (``timesteps``, ``seed``) go to :func:`denoising_errors`.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> s = sample("test", 0)
+    >>> s.caption
+    'an orange crescent'
+    >>> diffusion_classify(load_sd("shapes-sd"), s.image, ["circle", "square", "crescent"])
+    2
+    """
     return int(denoising_errors(pipe, image, [template.format(c) for c in class_names], **kwargs).argmin())

@@ -12,7 +12,14 @@ from .capture import add_noise, encode_image
 
 
 def output_layers(unet) -> list[str]:
-    """Names of the UNet's output-side layers in forward order: per up-block, its attentions (or resnets)."""
+    """Names of the UNet's output-side layers in forward order: per up-block, its attentions (or resnets).
+
+    ``unet`` is a ``diffusers.UNet2DConditionModel``.
+
+    >>> from foundseg.models import load_sd
+    >>> output_layers(load_sd("shapes-sd").unet)
+    ['up_blocks.0.attentions.0', 'up_blocks.0.attentions.1', 'up_blocks.1.attentions.0', 'up_blocks.1.attentions.1']
+    """
     names = []
     for i, block in enumerate(unet.up_blocks):
         parts = getattr(block, "attentions", None) or block.resnets
@@ -28,6 +35,17 @@ def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: 
     upsampled to the largest of them), for ``image`` noised once to ``t`` and conditioned on ``prompt``.
 
     Returns (C, h, w) when the layers share a width, else the concatenation over channels.
+
+    ``last`` may be at most the number of :func:`output_layers` (four for shapes-sd, so pass ``last=4`` or
+    fewer there); ``seed`` fixes the noise; ``size`` is as in :func:`encode_image`.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> pipe, image = load_sd("shapes-sd"), sample("test", 0).image
+    >>> extract_features(pipe, image, last=2).shape  # two layers of 64 channels: their mean
+    torch.Size([64, 8, 8])
+    >>> extract_features(pipe, image, last=4).shape  # 128 + 128 + 64 + 64 channels: concatenated
+    torch.Size([384, 8, 8])
     """
     layers = output_layers(pipe.unet)
     if not 1 <= last <= len(layers):
@@ -52,7 +70,15 @@ def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: 
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int = 50, seed: int = 0) -> torch.Tensor:
-    """Cluster the rows of ``x`` (N, D) into ``k`` groups (k-means++ start, Lloyd steps); returns labels (N,)."""
+    """Cluster the rows of ``x`` (N, D) into ``k`` groups (k-means++ start, Lloyd steps); returns labels (N,).
+
+    At most ``iters`` Lloyd steps are run; ``seed`` fixes the start.
+
+    >>> import torch
+    >>> labels = kmeans(torch.tensor([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0], [10.0, 11.0]]), 2)
+    >>> labels.shape, bool(labels[0] == labels[1]), bool(labels[1] != labels[2]), bool(labels[2] == labels[3])
+    (torch.Size([4]), True, True, True)
+    """
     if not 1 <= k <= len(x):
         raise ValueError(f"k must be between 1 and the number of points ({len(x)}), got {k}")
     g = torch.Generator().manual_seed(seed)
@@ -72,7 +98,17 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 50, seed: int = 0) -> torch.Ten
 
 
 def cluster_features(features: torch.Tensor, k: int, size=None, seed: int = 0) -> torch.Tensor:
-    """k-means labels (H, W) of a (C, h, w) feature map, upsampled (nearest) to ``size``."""
+    """k-means labels (H, W) of a (C, h, w) feature map, upsampled (nearest) to ``size``.
+
+    ``k`` clusters (see :func:`kmeans`); without ``size`` the labels keep the map's (h, w).
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> features = extract_features(load_sd("shapes-sd"), sample("test", 0).image, last=4)
+    >>> labels = cluster_features(features, 3, size=(32, 32))
+    >>> labels.shape, labels.dtype, sorted(labels.unique().tolist())
+    (torch.Size([32, 32]), torch.int64, [0, 1, 2])
+    """
     c, h, w = features.shape
     labels = kmeans(features.reshape(c, -1).T, k, seed=seed).reshape(1, 1, h, w).float()
     if size is not None:

@@ -32,6 +32,16 @@ class OdiseConfig:
         noise: add noise once (fixed, seeded) at each timestep, or feed the clean latent (VPN).
         text: ``null`` text, the image's ``caption``, or the ``implicit`` captioner.
         timesteps: one (ODISE: ``(0,)``) or several, whose UNet features are averaged.
+
+    >>> config = OdiseConfig(text="null", vae_blocks=(0, 1))
+    >>> config.unet, config.timesteps
+    (True, (0,))
+    >>> len(config.key()), config.key() == OdiseConfig(text="null", vae_blocks=(0, 1)).key() != OdiseConfig().key()
+    (12, True)
+    >>> OdiseConfig(text="title")
+    Traceback (most recent call last):
+    ...
+    ValueError: text must be one of ('null', 'caption', 'implicit'), got 'title'
     """
 
     vae_encoder: bool = True
@@ -58,7 +68,23 @@ class OdiseConfig:
 
 class ImplicitCaptioner(nn.Module):
     """CLIP image embedding → linear map → ``n_tokens`` prefix embeddings, added to the null text embedding
-    through a learnable tanh-gated scale (zero at the start, so training starts from the null text)."""
+    through a learnable tanh-gated scale (zero at the start, so training starts from the null text).
+
+    Args:
+        clip_dim: width of the CLIP image embeddings.
+        text_dim: width of the text encoder's hidden states.
+        n_tokens: number of prefix embeddings, written after the start token.
+
+    Called with the null text embedding (1, T, ``text_dim``) and image embeddings (B, ``clip_dim``), it
+    returns (B, T, ``text_dim``).
+
+    >>> import torch
+    >>> captioner = ImplicitCaptioner(clip_dim=64, text_dim=96)
+    >>> null_text = torch.zeros(1, 32, 96)
+    >>> text = captioner(null_text, torch.randn(2, 64))
+    >>> text.shape, torch.equal(text[1], null_text[0])  # the gate starts closed
+    (torch.Size([2, 32, 96]), True)
+    """
 
     def __init__(self, clip_dim: int, text_dim: int, n_tokens: int = 4):
         super().__init__()
@@ -92,7 +118,23 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
     """Features (name → (B, C, h, w)) of a batch of ``images`` ((B, 3, H, W) in [-1, 1]) under ``config``.
 
     ``captions`` are needed for ``text="caption"``; ``captioner`` and ``clip_image_embeds`` for
-    ``text="implicit"``. Gradients flow to the captioner; everything else runs frozen.
+    ``text="implicit"``. Gradients flow to the captioner; everything else runs frozen. ``seed`` fixes the noise.
+
+    Names are ``vae_encoder.i``, ``vae_decoder.i`` and ``unet.i`` for block ``i``.
+
+    >>> import torch
+    >>> from foundseg.models import load_sd
+    >>> pipe = load_sd("shapes-sd")
+    >>> images = torch.zeros(2, 3, 32, 32)
+    >>> feats = odise_features(pipe, images, OdiseConfig(text="null", vae_decoder=False))
+    >>> {name: tuple(f.shape) for name, f in feats.items()}  # doctest: +NORMALIZE_WHITESPACE
+    {'vae_encoder.0': (2, 32, 16, 16), 'vae_encoder.1': (2, 64, 8, 8), 'vae_encoder.2': (2, 64, 8, 8),
+     'unet.0': (2, 128, 8, 8), 'unet.1': (2, 64, 8, 8)}
+    >>> captioner = ImplicitCaptioner(clip_dim=64, text_dim=96)
+    >>> feats = odise_features(pipe, images, OdiseConfig(vae_encoder=False, vae_decoder=False), captioner=captioner,
+    ...                        clip_image_embeds=torch.randn(2, 64))
+    >>> sorted(feats), feats["unet.0"].requires_grad
+    (['unet.0', 'unet.1'], True)
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be a (B, 3, H, W) batch in [-1, 1], got shape {tuple(images.shape)}")
@@ -151,6 +193,14 @@ def fuse(features: dict[str, torch.Tensor], size) -> torch.Tensor:
     Each map is first L2-normalised over its channels at every pixel, so that blocks whose activations are
     orders of magnitude larger (the UNet's, next to the VAE's) do not drown the others — the role the pixel
     decoder's normalisation layers play in ODISE.
+
+    ``features`` is a name → (B, C, h, w) dict as :func:`odise_features` returns; maps are concatenated in
+    name order.
+
+    >>> import torch
+    >>> fused = fuse({"unet.0": torch.randn(2, 128, 8, 8), "vae_decoder.1": torch.randn(2, 64, 32, 32)}, (16, 16))
+    >>> fused.shape
+    torch.Size([2, 192, 16, 16])
     """
     if not features:
         raise ValueError("features is empty")

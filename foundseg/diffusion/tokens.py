@@ -1,4 +1,13 @@
-"""Words of a prompt → token positions, with the pipeline's own tokenizer."""
+"""Words of a prompt → token positions, with the pipeline's own tokenizer.
+
+:data:`START` and :data:`END` name the special tokens among the words:
+
+>>> from foundseg.models import load_sd
+>>> START, END
+('<start>', '<end>')
+>>> token_indices(load_sd("shapes-sd").tokenizer, "a red circle", [START, "red", END])
+[[0], [2], [4]]
+"""
 from __future__ import annotations
 
 START, END = "<start>", "<end>"
@@ -11,9 +20,13 @@ def token_indices(tokenizer, prompt: str, words) -> list[list[int]]:
     A word split into several tokens gives several positions; :data:`START` and :data:`END` name the special
     tokens. A word that is not in the prompt raises ``ValueError`` listing the prompt's words.
 
+    ``tokenizer`` is the pipeline's (``pipe.tokenizer``); ``words`` is one word or a list of them.
+
     >>> from foundseg.models import load_sd
     >>> token_indices(load_sd().tokenizer, "a red circle", ["circle", "<end>"])
     [[3], [4]]
+    >>> token_indices(load_sd().tokenizer, "a red circle", [START, "red"])
+    [[0], [2]]
     """
     if isinstance(words, str):
         words = [words]

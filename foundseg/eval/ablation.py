@@ -50,7 +50,11 @@ def _unit(images: np.ndarray) -> torch.Tensor:
 
 
 def seen_labels(masks: np.ndarray) -> np.ndarray:
-    """Training labels: seen classes renumbered 1..S in SEEN_CLASSES order, unseen pixels ignored (255)."""
+    """Training labels: seen classes renumbered 1..S in SEEN_CLASSES order, unseen pixels ignored (255).
+
+    >>> seen_labels(np.array([[0, 1, 4, 7]])).tolist()  # background, circle, diamond and heart (both unseen)
+    [[0, 1, 255, 255]]
+    """
     out = np.full_like(masks, 255)
     out[masks == 0] = 0
     for j, name in enumerate(SEEN_CLASSES):
@@ -60,7 +64,17 @@ def seen_labels(masks: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def clip_features(clip, images: np.ndarray, batch: int = 256) -> torch.Tensor:
-    """Dense features of CLIP's image tower: the last layer's patch tokens on their grid, (N, D, h, w)."""
+    """Dense features of CLIP's image tower: the last layer's patch tokens on their grid, (N, D, h, w).
+
+    ``clip`` is a :class:`foundseg.models.CLIP`; ``images`` are (N, H, W, 3) uint8, fed ``batch`` at a time.
+    The grid is resized to ``FEATURE_SIZE`` (8 × 8).
+
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import batch
+    >>> images = batch("train", range(2))[0]
+    >>> clip_features(load_clip("shapes-clip"), images).shape
+    torch.Size([2, 96, 8, 8])
+    """
     model = clip.model
     interpolate = images.shape[1] != model.config.vision_config.image_size
     out = []
@@ -74,7 +88,20 @@ def clip_features(clip, images: np.ndarray, batch: int = 256) -> torch.Tensor:
 
 def cached_features(pipe, clip, config, images, captions, cache_dir=None, batch: int = 128) -> torch.Tensor:
     """Fused features (N, C, 8, 8) of ``images`` for a row without implicit captioner, cached per configuration
-    and image set in ``cache_dir`` (float16)."""
+    and image set in ``cache_dir`` (float16).
+
+    ``pipe`` is the Stable Diffusion pipeline (unused by the CLIP-only row), ``clip`` a
+    :class:`foundseg.models.CLIP`, ``config`` an :class:`~foundseg.diffusion.odise.OdiseConfig` or
+    ``CLIP_ONLY``; ``captions`` (one per image) serve the ``caption`` text mode; ``batch`` images go through
+    the diffusion model at a time. Without ``cache_dir`` nothing is stored.
+
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import batch
+    >>> images, _, samples = batch("train", range(2))
+    >>> feats = cached_features(None, load_clip("shapes-clip"), CLIP_ONLY, images, [s.caption for s in samples])
+    >>> feats.shape, feats.dtype
+    (torch.Size([2, 96, 8, 8]), torch.float32)
+    """
     digest = hashlib.sha1(images.tobytes()).hexdigest()[:10]
     key = CLIP_ONLY if config == CLIP_ONLY else config.key()
     path = Path(cache_dir) / f"{key}-{digest}.pt" if cache_dir else None
@@ -108,6 +135,18 @@ def train_head(train_feats, train_labels, seen_text, seed: int, steps: int = 300
     """Train an :class:`OpenVocabHead` (and the captioner, if given) on seen-class labels.
 
     ``feature_fn(indices)`` computes features live (the implicit-captioner row); else ``train_feats`` is used.
+    ``train_labels`` are :func:`seen_labels` (N, H, W) int64, ``seen_text`` the seen classes' text embeddings
+    (S, P); ``seed``, ``steps``, ``batch`` and ``lr`` set the AdamW run. Returns the head in eval mode.
+
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import SEEN_CLASSES, batch
+    >>> clip = load_clip("shapes-clip")
+    >>> images, masks, _ = batch("train", range(4))
+    >>> feats = clip_features(clip, images)
+    >>> text = class_embeddings(clip.model, clip.tokenizer, SEEN_CLASSES)
+    >>> head = train_head(feats, seen_labels(masks.astype(np.int64)), text, seed=0, steps=2, batch=4)
+    >>> head.training, head(feats, text).shape  # background + the 6 seen classes
+    (False, torch.Size([4, 7, 8, 8]))
     """
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -133,6 +172,17 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
 
     Images are rendered at ``image_size`` px (32 for shapes-sd; 256 or 512 for Stable Diffusion 1.5); the CLIP
     image embeddings of the implicit captioner use CLIP's own input size.
+
+    ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row
+    names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or ``CLIP_ONLY`` (default: ``PAPER_ROWS`` and
+    ``NEW_ROWS``); ``n_train`` and ``n_test`` images come from the train and test splits; ``steps`` are the
+    head's training steps per seed; ``cache_dir`` keeps features (see :func:`cached_features`).
+
+    >>> from foundseg.models import load_clip, load_sd
+    >>> res = run_ablation(load_sd("shapes-sd"), load_clip("shapes-clip"), {"CLIP only": CLIP_ONLY},
+    ...                    n_train=4, n_test=2, seeds=(0,), steps=2, progress=False)
+    >>> {k: len(v) for k, v in res["CLIP only"].items()}  # one value per seed
+    {'seen': 1, 'unseen': 1, 'all': 1}
     """
     rows = rows if rows is not None else {**PAPER_ROWS, **NEW_ROWS}
     if not rows:
@@ -177,7 +227,13 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
 
 
 def summarise(results: dict) -> list[dict]:
-    """Rows of mean and standard deviation per metric, rounded to 3 decimals."""
+    """Rows of mean and standard deviation per metric, rounded to 3 decimals; ``results`` as
+    :func:`run_ablation` returns them.
+
+    >>> rows = summarise({"CLIP only": {"seen": [0.5, 0.7], "unseen": [0.1, 0.3], "all": [0.4, 0.4]}})
+    >>> rows[0]["row"], rows[0]["seen_mean"], rows[0]["seen_std"], rows[0]["all_std"]
+    ('CLIP only', 0.6, 0.1, 0.0)
+    """
     return [{"row": name, **{f"{k}_{stat}": round(float(f(v)), 3) for k, v in scores.items()
                              for stat, f in (("mean", np.mean), ("std", np.std))}}
             for name, scores in results.items()]

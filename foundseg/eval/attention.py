@@ -19,7 +19,16 @@ def map_iou(attention: torch.Tensor, mask, threshold: float = 0.5, normalise: st
     """IoU of an attention map (h, w), upsampled to the mask's size, normalised and thresholded, with ``mask``.
 
     ``minmax`` scales the map to [0, 1]; ``max`` divides by its maximum (tiny models' maps are flat, so the
-    two differ a lot: say which one a number uses).
+    two differ a lot: say which one a number uses). ``mask`` is a boolean (H, W) array; ``threshold`` applies
+    to the normalised map.
+
+    >>> attention = torch.tensor([[0.6, 1.0], [0.6, 1.0]])  # the right column attends more
+    >>> right = np.zeros((4, 4), bool)
+    >>> right[:, 2:] = True
+    >>> map_iou(attention, right)  # upsampled columns 0, 0.25, 0.75, 1 after min-max
+    1.0
+    >>> map_iou(attention, right, normalise="max")  # 0.6 .. 1 after dividing by the max: all kept
+    0.5
     """
     if normalise not in NORMALISATIONS:
         raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
@@ -32,7 +41,16 @@ def map_iou(attention: torch.Tensor, mask, threshold: float = 0.5, normalise: st
 
 
 def by_resolution(maps: AttentionMaps) -> dict[int, torch.Tensor]:
-    """The first batch item's first word map, averaged over the layers of each resolution (rows)."""
+    """The first batch item's first word map, averaged over the layers of each resolution (rows).
+
+    ``maps`` is an :class:`~foundseg.diffusion.AttentionMaps`; the result runs from the finest resolution
+    to the coarsest.
+
+    >>> maps = AttentionMaps({"down.0": torch.ones(1, 1, 8, 8), "up.1": torch.zeros(1, 1, 8, 8),
+    ...                       "mid": torch.ones(1, 1, 4, 4)}, steps=[0])
+    >>> {r: (tuple(m.shape), float(m.mean())) for r, m in by_resolution(maps).items()}
+    {8: ((8, 8), 0.5), 4: ((4, 4), 1.0)}
+    """
     out: dict[int, list] = {}
     for name, m in maps.per_layer.items():
         out.setdefault(m.shape[-2], []).append(m[0, 0])
@@ -41,7 +59,16 @@ def by_resolution(maps: AttentionMaps) -> dict[int, torch.Tensor]:
 
 @dataclass
 class Scene:
-    """A single-object generated image, its prompt and word, the object's mask (by colour) and its maps."""
+    """A single-object generated image, its prompt and word, the object's mask (by colour) and its maps.
+
+    :func:`generated_scenes` makes them; ``image`` is (H, W, 3) uint8, ``mask`` boolean (H, W) and ``maps``
+    an :class:`~foundseg.diffusion.AttentionMaps`.
+
+    >>> scene = Scene("a red circle", "circle", np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32), bool),
+    ...               AttentionMaps({}, []))
+    >>> scene.word, scene.mask.shape
+    ('circle', (32, 32))
+    """
 
     prompt: str
     word: str
@@ -52,7 +79,18 @@ class Scene:
 
 def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed: int = 0) -> list[Scene]:
     """Generate "a {colour} {shape}" images (cycling through all pairs) until ``n`` show their colour;
-    keep the word's maps at the last step. Gives up after 3n tries."""
+    keep the word's maps at the last step. Gives up after 3n tries.
+
+    ``pipe`` is a Stable Diffusion pipeline (e.g. :func:`foundseg.models.load_sd`); ``steps`` and
+    ``guidance`` are the sampler's steps and guidance scale; ``seed`` shuffles the pairs and seeds each try.
+
+    >>> from foundseg.models import load_sd
+    >>> scenes = generated_scenes(load_sd("shapes-sd"), 1, steps=2)
+    >>> len(scenes) <= 1
+    True
+    >>> all(s.word in s.prompt and s.mask.shape == s.image.shape[:2] for s in scenes)
+    True
+    """
     pairs = [(c, s) for s in CLASSES for c in COLOURS]
     rng = np.random.default_rng(seed)
     rng.shuffle(pairs)
@@ -71,7 +109,23 @@ def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed:
 
 def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "minmax", seed: int = 0) -> dict:
     """Mean IoU of the word map after re-noising once at each t in ``ts`` (``None`` = no noise), overall and
-    per resolution. ``items``: (image, prompt, word, mask) tuples."""
+    per resolution. ``items``: (image, prompt, word, mask) tuples.
+
+    ``pipe`` is a Stable Diffusion pipeline; ``threshold`` and ``normalise`` go to :func:`map_iou`; item
+    ``k`` is noised with seed ``seed + k``. Returns ``{"all": {t: IoU}, "by_resolution": {t: {rows: IoU}}}``.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> s = sample("test", 0)
+    >>> s.caption
+    'an orange crescent'
+    >>> items = [(s.image, s.caption, "crescent", s.mask == s.class_ids[0])]
+    >>> curve = renoise_curve(load_sd("shapes-sd"), items, ts=[None, 100])
+    >>> list(curve["all"]), sorted(curve["by_resolution"][100])
+    ([None, 100], [4, 8])
+    >>> all(0 <= v <= 1 for v in curve["all"].values())
+    True
+    """
     out = {"all": {}, "by_resolution": {}}
     for t in ts:
         ious, res_ious = [], {}
@@ -87,7 +141,21 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
 
 def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.5, threshold: float = 0.5,
                   normalise: str = "minmax", seed: int = 0) -> dict[int, float]:
-    """Mean IoU of the word map at each denoising step k after re-noising to ``strength`` (img2img)."""
+    """Mean IoU of the word map at each denoising step k after re-noising to ``strength`` (img2img).
+
+    ``pipe`` is a Stable Diffusion pipeline; ``items`` are (image, prompt, word, mask) tuples as in
+    :func:`renoise_curve`; ``steps`` and ``guidance`` are the img2img schedule's length (of which
+    ``strength`` × ``steps`` are run) and guidance scale; ``threshold`` and ``normalise`` go to
+    :func:`map_iou`; item ``k`` uses seed ``seed + k``. Steps are numbered from 1.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> s = sample("test", 0)
+    >>> items = [(s.image, s.caption, "crescent", s.mask == s.class_ids[0])]
+    >>> curve = denoise_curve(load_sd("shapes-sd"), items, strength=0.5, steps=4)
+    >>> sorted(curve), all(0 <= v <= 1 for v in curve.values())
+    ([1, 2], True)
+    """
     per_k: dict[int, list] = {}
     for k, (image, prompt, word, mask) in enumerate(items):
         d = denoise_attention(pipe, image, prompt, [word], strength=strength, num_inference_steps=steps,

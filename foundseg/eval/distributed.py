@@ -26,6 +26,16 @@ def make_segmenter(method: str, class_names: list[str], ignore_index: int = 255,
     classes present in the image (image-level labels, the paper's weakly supervised setting), argmax where the
     best map reaches ``threshold``, else the class named "background" if the dataset has one. ``disc``: a
     centred disc of the image's most frequent labelled class, the rest background.
+
+    ``class_names`` are the dataset's classes in label order; ``ignore_index`` is its unlabelled value;
+    ``clip`` is a :class:`foundseg.models.CLIP` (needed by ``gradcam`` and ``dense-clip``).
+
+    >>> from foundseg.data import ShapesDataset
+    >>> data = ShapesDataset(n=2)
+    >>> segment = make_segmenter("disc", data.class_names)
+    >>> image, label, name = data[0]
+    >>> segment(image, label).shape, np.unique(segment(image, label)).tolist()  # crescent (8) on background
+    ((32, 32), [0, 8])
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -61,6 +71,18 @@ def evaluate_dataset(segment: Segmenter, dataset, limit: int | None = None, acce
 
     With an ``accelerate.Accelerator`` of several processes each takes every n-th image and the matrices are
     summed across processes, so every process returns the single-process result.
+
+    ``segment`` maps (image, label) to a label map (see :func:`make_segmenter`); ``dataset`` yields
+    (image, label, name) and has ``class_names``, ``ignore_index`` and ``name`` (e.g.
+    :class:`foundseg.data.ShapesDataset`). Returns the metrics of
+    :meth:`~foundseg.eval.metrics.ConfusionMatrix.compute`, with per-class IoU under ``per_class``, and the
+    number of ``images``.
+
+    >>> from foundseg.data import ShapesDataset
+    >>> data = ShapesDataset(n=2)
+    >>> res = evaluate_dataset(make_segmenter("disc", data.class_names), data)
+    >>> round(res["mIoU"], 3), res["images"], sorted(res)
+    (0.292, 2, ['fwIoU', 'images', 'mAcc', 'mIoU', 'pAcc', 'per_class'])
     """
     n = len(dataset) if limit is None else min(limit, len(dataset))
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)

@@ -18,6 +18,9 @@ import numpy as np
 class ConfusionMatrix:
     """Streaming (num_classes × num_classes) confusion matrix; rows are ground truth, columns predictions.
 
+    ``num_classes`` counts the labels 0 .. num_classes - 1; pixels whose ground truth is ``ignore_index``
+    are skipped.
+
     >>> cm = ConfusionMatrix(2)
     >>> cm.update(np.array([[0, 1]]), np.array([[0, 0]]))
     >>> cm.compute()["mIoU"]
@@ -31,7 +34,13 @@ class ConfusionMatrix:
         self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
 
     def update(self, pred, target) -> None:
-        """Add one prediction/ground-truth pair (any matching shape of integer labels)."""
+        """Add one prediction/ground-truth pair (any matching shape of integer labels).
+
+        >>> cm = ConfusionMatrix(3)
+        >>> cm.update(np.array([0, 2, 1]), np.array([0, 2, 255]))  # the last pixel is ignored
+        >>> int(cm.matrix.sum())
+        2
+        """
         pred, target = np.asarray(pred), np.asarray(target)
         if pred.shape != target.shape:
             raise ValueError(f"pred shape {pred.shape} does not match target shape {target.shape}")
@@ -45,7 +54,14 @@ class ConfusionMatrix:
             self.num_classes, self.num_classes)
 
     def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
-        """Add another matrix of the same classes (e.g. from another process)."""
+        """Add another matrix of the same classes (e.g. from another process).
+
+        >>> a, b = ConfusionMatrix(2), ConfusionMatrix(2)
+        >>> a.update(np.array([0, 1]), np.array([0, 1]))
+        >>> b.update(np.array([1]), np.array([0]))
+        >>> a.merge(b).matrix.tolist()
+        [[1, 1], [0, 1]]
+        """
         if other.num_classes != self.num_classes:
             raise ValueError(f"cannot merge {other.num_classes}-class matrix into {self.num_classes}-class one")
         self.matrix += other.matrix
@@ -55,6 +71,13 @@ class ConfusionMatrix:
         """mIoU, fwIoU, mAcc, pAcc and per-class IoU (NaN where a class has no ground truth).
 
         ``class_subset`` restricts the means to those class indices (e.g. seen or unseen classes).
+
+        >>> cm = ConfusionMatrix(3)
+        >>> cm.update(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
+        >>> [round(v, 3) for v in cm.compute()["IoU"]]
+        [1.0, 0.5, 0.5]
+        >>> cm.compute(class_subset=[1, 2])["mIoU"]
+        0.5
         """
         m = self.matrix.astype(np.float64)
         tp, gt, pr = np.diag(m), m.sum(1), m.sum(0)
@@ -74,7 +97,16 @@ class ConfusionMatrix:
 
 
 def miou(preds, targets, num_classes: int, ignore_index: int = 255) -> float:
-    """Dataset-level mIoU of paired label maps (one confusion matrix over all of them)."""
+    """Dataset-level mIoU of paired label maps (one confusion matrix over all of them).
+
+    ``preds`` and ``targets`` are equally long sequences of integer label maps; ``num_classes`` and
+    ``ignore_index`` are as in :class:`ConfusionMatrix`.
+
+    >>> preds = [np.array([[0, 1], [1, 1]])]
+    >>> targets = [np.array([[0, 1], [0, 1]])]
+    >>> round(miou(preds, targets, num_classes=2), 3)  # IoU 1/2 (background) and 2/3 (class 1)
+    0.583
+    """
     cm = ConfusionMatrix(num_classes, ignore_index)
     for p, t in zip(preds, targets, strict=True):
         cm.update(p, t)
@@ -82,7 +114,15 @@ def miou(preds, targets, num_classes: int, ignore_index: int = 255) -> float:
 
 
 def binary_iou(pred, target) -> float:
-    """IoU of two boolean masks; 1.0 when both are empty."""
+    """IoU of two boolean masks; 1.0 when both are empty.
+
+    >>> top, left = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    >>> top[:2], left[:, :2] = True, True
+    >>> round(binary_iou(top, left), 3)  # 4 shared pixels of 12
+    0.333
+    >>> binary_iou(np.zeros((4, 4)), np.zeros((4, 4)))
+    1.0
+    """
     pred, target = np.asarray(pred, bool), np.asarray(target, bool)
     if pred.shape != target.shape:
         raise ValueError(f"pred shape {pred.shape} does not match target shape {target.shape}")
@@ -91,7 +131,15 @@ def binary_iou(pred, target) -> float:
 
 
 def roc_auc(scores, labels) -> float:
-    """Area under the ROC curve (Mann–Whitney U with tied ranks averaged)."""
+    """Area under the ROC curve (Mann–Whitney U with tied ranks averaged).
+
+    ``scores`` are any real values, ``labels`` the matching booleans (both flattened); both classes must occur.
+
+    >>> roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])  # 3 of the 4 positive-negative pairs are ordered
+    0.75
+    >>> roc_auc([0.5, 0.5], [0, 1])
+    0.5
+    """
     scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels, bool).ravel()
     n_pos, n_neg = labels.sum(), (~labels).sum()
     if n_pos == 0 or n_neg == 0:
@@ -106,7 +154,13 @@ def roc_auc(scores, labels) -> float:
 
 
 def minmax_scale(maps) -> np.ndarray:
-    """Scale each map (over the last two axes) to [0, 1]; a flat map becomes zeros."""
+    """Scale each map (over the last two axes) to [0, 1]; a flat map becomes zeros.
+
+    >>> minmax_scale([[1, 3], [5, 9]]).tolist()
+    [[0.0, 0.25], [0.5, 1.0]]
+    >>> minmax_scale(np.full((1, 2, 2), 7.0)).tolist()
+    [[[0.0, 0.0], [0.0, 0.0]]]
+    """
     maps = np.asarray(maps, dtype=np.float64)
     lo = maps.min(axis=(-2, -1), keepdims=True)
     span = maps.max(axis=(-2, -1), keepdims=True) - lo
@@ -114,7 +168,16 @@ def minmax_scale(maps) -> np.ndarray:
 
 
 def centred_disc(shape: tuple[int, int], radius: float) -> np.ndarray:
-    """A centred disc of ``radius`` (fraction of the shorter side): the trivial localisation baseline."""
+    """A centred disc of ``radius`` (fraction of the shorter side): the trivial localisation baseline.
+
+    ``shape`` is the mask's (H, W); the result is a boolean (H, W) mask.
+
+    >>> centred_disc((4, 4), 0.25).astype(int)
+    array([[0, 0, 0, 0],
+           [0, 1, 1, 0],
+           [0, 1, 1, 0],
+           [0, 0, 0, 0]])
+    """
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w] + 0.5
     return (yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (radius * min(h, w)) ** 2
@@ -125,7 +188,13 @@ def cluster_scores(clusters, target, ignore_index: int = 255) -> dict:
 
     ``miou``: clusters matched one-to-one to classes by the Hungarian algorithm on their overlap, then mIoU
     over the ground-truth classes present (unmatched classes score 0); ``purity``: share of pixels whose
-    cluster's majority class is their own class.
+    cluster's majority class is their own class. ``clusters`` and ``target`` are integer maps of one shape;
+    pixels whose target is ``ignore_index`` are skipped.
+
+    >>> clusters = np.array([[5, 5, 5, 7]])  # cluster ids need not match class ids
+    >>> target = np.array([[0, 0, 1, 1]])
+    >>> {k: round(v, 3) for k, v in cluster_scores(clusters, target).items()}  # IoU 2/3 and 1/2
+    {'miou': 0.583, 'purity': 0.75}
     """
     from scipy.optimize import linear_sum_assignment
 

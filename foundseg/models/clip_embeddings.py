@@ -12,12 +12,31 @@ POOLINGS = ("cls", "patch_mean")
 
 
 def default_pooling(model) -> str:
-    """The pooling a CLIP model was trained with: ``config.image_pooling``, else ``"cls"``."""
+    """The pooling a CLIP model was trained with: ``config.image_pooling``, else ``"cls"``.
+
+    ``model`` is a ``transformers.CLIPModel``.
+
+    >>> from foundseg.models import load_clip
+    >>> default_pooling(load_clip("shapes-clip").model)
+    'patch_mean'
+    """
     return getattr(model.config, "image_pooling", "cls")
 
 
 def pool_tokens(model, tokens: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Project the last hidden states ``tokens`` (B, 1 + N, D) into the joint space."""
+    """Project the last hidden states ``tokens`` (B, 1 + N, D) into the joint space.
+
+    ``model`` is the ``transformers.CLIPModel`` the tokens come from; ``pooling`` is ``"cls"`` (the CLS
+    token) or ``"patch_mean"`` (the mean of the N patch tokens). Returns (B, P), not normalised.
+
+    >>> from foundseg.models import load_clip
+    >>> model = load_clip("shapes-clip").model
+    >>> with torch.no_grad():
+    ...     tokens = model.vision_model(pixel_values=torch.zeros(1, 3, 64, 64)).last_hidden_state
+    ...     pooled = pool_tokens(model, tokens, "cls")
+    >>> tokens.shape, pooled.shape
+    (torch.Size([1, 65, 96]), torch.Size([1, 64]))
+    """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     post_ln = model.vision_model.post_layernorm
@@ -26,7 +45,20 @@ def pool_tokens(model, tokens: torch.Tensor, pooling: str) -> torch.Tensor:
 
 
 def image_embeddings(model, pixel_values: torch.Tensor, pooling: str | None = None) -> torch.Tensor:
-    """Projected image embeddings (B, P), not normalised; any image size (position embeddings interpolated)."""
+    """Projected image embeddings (B, P), not normalised; any image size (position embeddings interpolated).
+
+    ``model`` is a ``transformers.CLIPModel``, ``pixel_values`` a CLIP-normalised (B, 3, H, W) tensor (see
+    :func:`pixel_values`) and ``pooling`` as in :func:`pool_tokens`; ``None`` means :func:`default_pooling`.
+
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import sample
+    >>> model = load_clip("shapes-clip").model
+    >>> with torch.no_grad():
+    ...     emb = image_embeddings(model, pixel_values(sample("val", 0, size=64).image))
+    ...     small = image_embeddings(model, pixel_values(sample("val", 0).image), pooling="cls")
+    >>> emb.shape, small.shape
+    (torch.Size([1, 64]), torch.Size([1, 64]))
+    """
     size = model.config.vision_config.image_size
     interpolate = tuple(pixel_values.shape[-2:]) != (size, size)
     out = model.vision_model(pixel_values=pixel_values, interpolate_pos_encoding=interpolate)
@@ -34,7 +66,18 @@ def image_embeddings(model, pixel_values: torch.Tensor, pooling: str | None = No
 
 
 def text_embeddings(model, tokenizer, texts: list[str]) -> torch.Tensor:
-    """Projected text embeddings (T, P), not normalised."""
+    """Projected text embeddings (T, P), not normalised.
+
+    ``model`` is a ``transformers.CLIPModel``, ``tokenizer`` its tokenizer and ``texts`` a non-empty list of
+    prompts, padded or truncated to the tokenizer's ``model_max_length``.
+
+    >>> from foundseg.models import load_clip
+    >>> clip = load_clip("shapes-clip")
+    >>> with torch.no_grad():
+    ...     emb = text_embeddings(clip.model, clip.tokenizer, ["a red circle", "a blue square"])
+    >>> emb.shape
+    torch.Size([2, 64])
+    """
     if not texts:
         raise ValueError("texts must hold at least one prompt")
     device = model.text_projection.weight.device
@@ -44,7 +87,17 @@ def text_embeddings(model, tokenizer, texts: list[str]) -> torch.Tensor:
 
 
 def pixel_values(images, device=None, dtype=torch.float32) -> torch.Tensor:
-    """CLIP-normalised (B, 3, H, W) tensor from uint8 images (B, H, W, 3) or one (H, W, 3) image."""
+    """CLIP-normalised (B, 3, H, W) tensor from uint8 images (B, H, W, 3) or one (H, W, 3) image.
+
+    ``images`` is a numpy array or tensor; the result is placed on ``device`` in ``dtype``.
+
+    >>> import numpy as np
+    >>> x = pixel_values(np.zeros((2, 8, 8, 3), np.uint8))
+    >>> x.shape, x.dtype, round(x[0, 0, 0, 0].item(), 3)
+    (torch.Size([2, 3, 8, 8]), torch.float32, -1.792)
+    >>> pixel_values(np.zeros((8, 8, 3), np.uint8), dtype=torch.float16).shape
+    torch.Size([1, 3, 8, 8])
+    """
     from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
     x = torch.as_tensor(images)

@@ -3,6 +3,9 @@
 ``shapes-clip`` and ``shapes-sd`` resolve to directories inside the package;
 any other name is a local directory or a hub id handed to transformers /
 diffusers ``from_pretrained``. Weights are read from safetensors only.
+
+>>> SHIPPED["shapes-clip"], FULL_SCALE["clip"]
+('clip', 'openai/clip-vit-base-patch16')
 """
 from __future__ import annotations
 
@@ -15,24 +18,47 @@ import torch
 
 ZOO_DIR = Path(__file__).parent / "zoo"
 SHIPPED = {"shapes-clip": "clip", "shapes-sd": "sd"}
+"""The models shipped inside the package, by name, with their kind (``clip`` or ``sd``)."""
 FULL_SCALE = {"clip": "openai/clip-vit-base-patch16", "sd": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
 """The real checkpoints each chapter switches to at full scale."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 class ModelUnavailableError(OSError):
-    """A model that is neither shipped, nor a local directory, nor in the local hub cache while offline."""
+    """A model that is neither shipped, nor a local directory, nor in the local hub cache while offline.
+
+    :func:`load_clip`, :func:`load_sd` and :func:`load` raise it; it is an ``OSError``, so code that catches hub
+    download errors catches it too.
+
+    >>> issubclass(ModelUnavailableError, OSError)
+    True
+    """
 
 
 class CLIP(NamedTuple):
-    """A CLIP model and its tokenizer, as :func:`load_clip` returns them."""
+    """A CLIP model and its tokenizer, as :func:`load_clip` returns them.
+
+    ``model`` is a ``transformers.CLIPModel`` and ``tokenizer`` its ``transformers.CLIPTokenizer``; the
+    pair unpacks like a tuple.
+
+    >>> clip = load_clip("shapes-clip")
+    >>> type(clip.model).__name__, type(clip.tokenizer).__name__
+    ('CLIPModel', 'CLIPTokenizer')
+    >>> model, tokenizer = clip
+    """
 
     model: "transformers.CLIPModel"  # noqa: F821
     tokenizer: "transformers.CLIPTokenizer"  # noqa: F821
 
 
 def scale() -> str:
-    """The scale a notebook runs at: ``FOUNDSEG_SCALE`` = ``shapes`` (default) or ``full``."""
+    """The scale a notebook runs at: ``FOUNDSEG_SCALE`` = ``shapes`` (default) or ``full``.
+
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="full"):
+    ...     scale()
+    'full'
+    """
     value = os.environ.get("FOUNDSEG_SCALE", "shapes").strip().lower()
     if value not in ("shapes", "full"):
         raise ValueError(f"FOUNDSEG_SCALE must be 'shapes' or 'full', got {value!r}")
@@ -40,7 +66,16 @@ def scale() -> str:
 
 
 def default_model(kind: str) -> str:
-    """The model name for ``kind`` (``clip`` or ``sd``) at the current :func:`scale`."""
+    """The model name for ``kind`` (``clip`` or ``sd``) at the current :func:`scale`.
+
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="shapes"):
+    ...     default_model("clip"), default_model("sd")
+    ('shapes-clip', 'shapes-sd')
+    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="full"):
+    ...     default_model("clip")
+    'openai/clip-vit-base-patch16'
+    """
     if kind not in FULL_SCALE:
         raise ValueError(f"kind must be one of {sorted(FULL_SCALE)}, got {kind!r}")
     return FULL_SCALE[kind] if scale() == "full" else f"shapes-{kind}"
@@ -86,7 +121,16 @@ def _check_local(path: Path, kind: str) -> None:
 
 
 def resolve(name, kind: str) -> str:
-    """Directory or hub id for ``name``; validates shipped and local directories."""
+    """Directory or hub id for ``name``; validates shipped and local directories.
+
+    ``name`` is a shipped name, a local directory or a hub id; ``kind`` (``clip`` or ``sd``) is the kind of
+    model expected. A hub id is returned unchanged, without any network access.
+
+    >>> Path(resolve("shapes-sd", "sd")).name
+    'shapes-sd'
+    >>> resolve("openai/clip-vit-base-patch16", "clip")
+    'openai/clip-vit-base-patch16'
+    """
     if not isinstance(name, (str, os.PathLike)) or not str(name):
         raise ValueError(f"name must be a model name, directory or hub id; got {name!r}")
     name = str(name)
@@ -129,9 +173,13 @@ def _from_pretrained(loader, target: str, name: str, **kwargs):
 def load_clip(name: str = "shapes-clip", device=None, dtype=torch.float32) -> CLIP:
     """Load a ``transformers.CLIPModel`` and its tokenizer, in eval mode.
 
+    ``name`` is a shipped name (``shapes-clip``), a local directory or a hub id; the model is moved to
+    ``device`` (default CPU) and loaded in ``dtype``.
+
     >>> clip = load_clip("shapes-clip")
-    >>> clip.model.config.vision_config.image_size
-    32
+    >>> clip.model.config.vision_config.image_size, clip.model.training
+    (64, False)
+    >>> clip = load_clip("openai/clip-vit-base-patch16", device="cuda")  # doctest: +SKIP
     """
     from transformers import CLIPModel, CLIPTokenizer
 
@@ -144,9 +192,13 @@ def load_clip(name: str = "shapes-clip", device=None, dtype=torch.float32) -> CL
 def load_sd(name: str = "shapes-sd", device=None, dtype=torch.float32):
     """Load a ``diffusers.StableDiffusionPipeline`` without safety checker; progress bars off.
 
+    ``name`` is a shipped name (``shapes-sd``), a local pipeline directory or a hub id; the pipeline is moved
+    to ``device`` (default CPU) and loaded in ``dtype``.
+
     >>> pipe = load_sd("shapes-sd")
-    >>> type(pipe.unet).__name__
-    'UNet2DConditionModel'
+    >>> type(pipe.unet).__name__, pipe.safety_checker
+    ('UNet2DConditionModel', None)
+    >>> pipe = load_sd("stable-diffusion-v1-5/stable-diffusion-v1-5", "cuda", torch.float16)  # doctest: +SKIP
     """
     from diffusers import StableDiffusionPipeline
 
@@ -161,6 +213,11 @@ def load(name: str, kind: str | None = None, device=None, dtype=torch.float32):
     """Load a CLIP (returns :class:`CLIP`) or a Stable Diffusion pipeline.
 
     ``kind`` (``"clip"`` or ``"sd"``) is read from shipped names and local directories; hub ids need it.
+    ``name``, ``device`` and ``dtype`` are as in :func:`load_clip` and :func:`load_sd`.
+
+    >>> type(load("shapes-clip")).__name__, type(load("shapes-sd")).__name__
+    ('CLIP', 'StableDiffusionPipeline')
+    >>> pipe = load("stable-diffusion-v1-5/stable-diffusion-v1-5", kind="sd")  # doctest: +SKIP
     """
     if kind is None:
         if str(name) in SHIPPED:

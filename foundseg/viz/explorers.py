@@ -11,7 +11,21 @@ RULE_VALUES = {"fixed": 0.5, "otsu": 0.0, "percentile": 80.0}
 
 
 def cam_panel(clip, image, class_name: str, rule: str = "fixed", layer: int = -1, ax=None):
-    """One Grad-CAM of ``class_name`` at encoder ``layer``, with the ``rule`` mask outlined."""
+    """One Grad-CAM of ``class_name`` at encoder ``layer``, with the ``rule`` mask outlined.
+
+    ``clip`` is what :func:`foundseg.models.load_clip` returns; ``rule`` is one of ``fixed``, ``otsu`` and
+    ``percentile`` (settings in ``RULE_VALUES``); draws on ``ax`` (default: the current axes) and
+    returns it.
+
+    >>> import matplotlib.pyplot as plt
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import sample
+    >>> fig, ax = plt.subplots()
+    >>> ax = cam_panel(load_clip("shapes-clip"), sample("test", 0).image, "crescent", rule="otsu", ax=ax)
+    >>> ax.get_title()
+    'crescent | otsu | layer -1'
+    >>> plt.close(fig)
+    """
     cam = gradcam(clip, image, [class_name], layer=layer)
     mask = threshold_maps(cam.maps, rule, RULE_VALUES[rule])[0]
     ax = ax or plt.gca()
@@ -23,7 +37,21 @@ def cam_panel(clip, image, class_name: str, rule: str = "fixed", layer: int = -1
 
 
 def cam_explorer(clip, image, class_names):
-    """Pick class, threshold rule and target layer; see the CAM and its mask."""
+    """Pick class, threshold rule and target layer; see the CAM and its mask.
+
+    Returns an ``ipywidgets.interactive`` (shown in a notebook) with a :func:`cam_panel` for each choice;
+    ``class_names`` fill the class menu.
+
+    >>> import contextlib, io
+    >>> import matplotlib.pyplot as plt
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import sample
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook, clearing the output prints codes
+    ...     explorer = cam_explorer(load_clip("shapes-clip"), sample("test", 0).image, ["crescent", "circle"])
+    >>> [type(w).__name__ for w in explorer.children]
+    ['Dropdown', 'Dropdown', 'IntSlider', 'Output']
+    >>> plt.close("all")
+    """
     import ipywidgets as widgets
 
     n_layers = len(clip.model.vision_model.encoder.layers)

@@ -7,7 +7,16 @@ from ..data.shapes import CLASSES
 
 
 def class_colours(n: int = len(CLASSES) + 1) -> np.ndarray:
-    """(n, 3) float RGB colours for label ids; id 0 (background) is black."""
+    """(n, 3) float RGB colours for label ids; id 0 (background) is black.
+
+    ``n`` defaults to the shapes-world classes plus background; colours repeat every ten ids after id 0.
+
+    >>> colours = class_colours()
+    >>> colours.shape, colours[0].tolist()
+    ((9, 3), [0.0, 0.0, 0.0])
+    >>> class_colours(3).shape
+    (3, 3)
+    """
     import matplotlib
 
     cmap = matplotlib.colormaps["tab10"]
@@ -15,7 +24,17 @@ def class_colours(n: int = len(CLASSES) + 1) -> np.ndarray:
 
 
 def overlay_labels(image, labels, alpha: float = 0.55) -> np.ndarray:
-    """Image (H, W, 3) uint8 with a label map blended on top (background left as is)."""
+    """The (H, W, 3) uint8 ``image`` with a label map blended on top (background left as is).
+
+    ``labels`` is an (H, W) integer map (0 = background) coloured by :func:`class_colours`; ``alpha`` is the
+    colours' weight. Returns float RGB in [0, 1], ready for ``imshow``.
+
+    >>> from foundseg.data import sample
+    >>> s = sample("test", 0)
+    >>> out = overlay_labels(s.image, s.mask)
+    >>> out.shape, out.dtype
+    ((32, 32, 3), dtype('float64'))
+    """
     img = np.asarray(image, np.float32) / 255
     labels = np.asarray(labels)
     colours = class_colours(max(int(labels.max()) + 1, len(CLASSES) + 1))[labels]
@@ -24,7 +43,17 @@ def overlay_labels(image, labels, alpha: float = 0.55) -> np.ndarray:
 
 
 def overlay_heatmap(image, heatmap, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
-    """Image (H, W, 3) with a [0, 1] heat map (same H, W) blended on top."""
+    """The (H, W, 3) ``image`` with a [0, 1] heat map (same H, W) blended on top.
+
+    ``image`` is uint8; the heat map is coloured with the matplotlib colour map ``cmap`` and weighted by
+    ``alpha``. Returns float RGB in [0, 1].
+
+    >>> import numpy as np
+    >>> from foundseg.data import sample
+    >>> out = overlay_heatmap(sample("test", 0).image, np.linspace(0, 1, 32 * 32).reshape(32, 32))
+    >>> out.shape, out.dtype
+    ((32, 32, 3), dtype('float64'))
+    """
     import matplotlib
 
     img = np.asarray(image, np.float32) / 255
@@ -33,7 +62,18 @@ def overlay_heatmap(image, heatmap, alpha: float = 0.5, cmap: str = "jet") -> np
 
 
 def image_grid(images, titles=None, ncols: int = 8, size: float = 1.6, suptitle: str | None = None):
-    """A grid of images with optional titles; returns the figure."""
+    """A grid of images with optional titles; returns the figure.
+
+    ``ncols`` images per row, each about ``size`` inches wide; ``suptitle`` goes above the grid.
+
+    >>> import matplotlib.pyplot as plt
+    >>> from foundseg.data import sample
+    >>> images = [sample("test", i).image for i in range(3)]
+    >>> fig = image_grid(images, titles=[wrap(sample("test", i).caption) for i in range(3)], ncols=2)
+    >>> type(fig).__name__, len(fig.axes)  # 2 x 2 axes, the last one empty
+    ('Figure', 4)
+    >>> plt.close(fig)
+    """
     import matplotlib.pyplot as plt
 
     n = len(images)
@@ -52,7 +92,13 @@ def image_grid(images, titles=None, ncols: int = 8, size: float = 1.6, suptitle:
 
 
 def wrap(text: str, width: int = 22) -> str:
-    """Break a caption into lines of at most ``width`` characters, for figure titles."""
+    """Break a caption into lines of at most ``width`` characters, for figure titles.
+
+    >>> print(wrap("a red heart and a blue triangle", 12))
+    a red heart
+    and a blue
+    triangle
+    """
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width))
