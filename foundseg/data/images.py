@@ -34,8 +34,10 @@ def _from_array(arr: np.ndarray, name: str) -> np.ndarray:
         out = np.round(arr / 65535.0 * 255).astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
-            raise ValueError(f"{name}: float images must hold finite values in [0, 1], got range "
-                             f"[{np.nanmin(arr):.3g}, {np.nanmax(arr):.3g}]")
+            finite = arr[np.isfinite(arr)]
+            seen = f"range [{finite.min():.3g}, {finite.max():.3g}]" if finite.size else "no finite value"
+            raise ValueError(f"{name}: float images must hold finite values in [0, 1], got {seen}"
+                             + ("" if finite.size == arr.size else " and NaN/inf"))
         out = np.round(arr * 255).astype(np.uint8)
     else:
         raise ValueError(f"{name} must be uint8, uint16 or float in [0, 1]; got dtype {arr.dtype}")
