@@ -99,9 +99,9 @@ def _attention(args) -> None:
         from PIL import Image
 
         Image.fromarray(image).save(out / "generated.png")
-    mean = F.interpolate(maps.mean()[:, :], size=image.shape[:2], mode="bilinear")[0].cpu().numpy()
+    mean = F.interpolate(maps.mean()[:, :], size=image.shape[:2], mode="bilinear")[0].numpy()
     scaled = (mean - mean.min(axis=(1, 2), keepdims=True)) / np.maximum(np.ptp(mean, axis=(1, 2), keepdims=True), 1e-12)
-    np.savez_compressed(out / "attention.npz", mean=mean, **{k: v.cpu().numpy() for k, v in maps.per_layer.items()})
+    np.savez_compressed(out / "attention.npz", mean=mean, **{k: v.numpy() for k, v in maps.per_layer.items()})
     _save_maps_png(out / "attention.png", image, scaled, args.word)
     (out / "attention.json").write_text(json.dumps({"model": args.model, "prompt": args.prompt, "words": args.word,
                                                     "mode": "renoise" if args.image else "generate",

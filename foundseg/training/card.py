@@ -15,6 +15,7 @@ from ..eval import binary_iou, centred_disc, classify_shape, colour_masks, judge
 from ..models import image_embeddings, load_clip, load_sd, pixel_values
 from ..clip.prompts import class_embeddings
 from ..progress import progress_bar
+from .sd import to_unit_range
 
 DISC_RADII = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 
@@ -92,18 +93,16 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
 
 
 @torch.no_grad()
-def vae_shape_rate(vae, n_images: int = 1000) -> float:
+def vae_shape_rate(vae, n_images: int = 1000, batch: int = 256) -> float:
     """How often the judge still names the right shape after an encode–decode round trip through ``vae``
     (single-object test images): the ceiling on any generated shape rate."""
-    size = vae.config.sample_size
-    hits = []
-    for s in (sample("test", i, size=size) for i in range(n_images)):
-        if len(s.objects) == 1:
-            x = torch.from_numpy(s.image).permute(2, 0, 1)[None].to(vae.device, vae.dtype) / 127.5 - 1
-            out = vae.decode(vae.encode(x).latent_dist.mean).sample[0].float().clamp(-1, 1)
-            image = ((out.permute(1, 2, 0) + 1) * 127.5).round().byte().cpu().numpy()
-            hits.append(judge(image, s.objects[0].colour, s.objects[0].shape)["shape_ok"])
-    return float(np.mean(hits))
+    singles = [s for s in (sample("test", i, size=vae.config.sample_size) for i in range(n_images))
+               if len(s.objects) == 1]
+    x = to_unit_range(np.stack([s.image for s in singles])).to(vae.device, vae.dtype)
+    out = torch.cat([vae.decode(vae.encode(chunk).latent_dist.mean).sample for chunk in x.split(batch)])
+    images = ((out.float().clamp(-1, 1).permute(0, 2, 3, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    return float(np.mean([judge(im, s.objects[0].colour, s.objects[0].shape)["shape_ok"]
+                          for im, s in zip(images, singles)]))
 
 
 def judge_accuracy(n_images: int = 1000) -> float:
