@@ -54,6 +54,24 @@ def test_a_caption_is_positive_for_exactly_the_images_holding_all_it_names():
     assert _positives(captions, images).tolist() == [[1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
 
 
+def test_the_word_loss_finds_every_shape_word_in_caption_order(tmp_path):
+    import numpy as np
+    import torch
+    from transformers import CLIPTokenizer
+
+    from foundseg.data import CLASSES, COLOURS
+    from foundseg.data.vocab import write_tokenizer
+    from foundseg.training.clip import _phrase, _shape_word_ids
+
+    tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(tmp_path))
+    rng = np.random.default_rng(0)
+    for k in range(40):
+        reqs = [(CLASSES[(k + j) % len(CLASSES)], [None, *COLOURS][(k * j) % (len(COLOURS) + 1)]) for j in range(1 + k % 3)]
+        ids = tokenizer(_phrase(reqs, rng), return_tensors="pt").input_ids[0]
+        found = ids[torch.isin(ids, _shape_word_ids(tokenizer))]
+        assert tokenizer.convert_ids_to_tokens(found.tolist()) == [f"{shape}</w>" for shape, _ in reqs]
+
+
 def test_cli_help_lists_zoo_commands(capsys):
     with pytest.raises(SystemExit):
         main(["zoo", "--help"])

@@ -71,6 +71,5 @@ def test_shapes_sd_follows_colour_and_shape(sd_measured):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_shapes_sd_word_attention_finds_the_object(sd_measured):
     assert sd_measured["attention_iou"] >= sd_measured["disc_iou"] + 0.05

@@ -147,7 +147,7 @@ class CrossAttentionRecorder:
     >>> groups = token_indices(pipe.tokenizer, "a red circle", ["red", "circle"])
     >>> text = pipe.encode_prompt("a red circle", "cpu", 1, False)[0]
     >>> with torch.no_grad(), CrossAttentionRecorder(pipe.unet, groups, layers="up") as rec:
-    ...     _ = pipe.unet(torch.zeros(1, 4, 8, 8), 10, encoder_hidden_states=text)
+    ...     _ = pipe.unet(torch.zeros(1, 8, 8, 8), 10, encoder_hidden_states=text)
     >>> maps = rec.result()
     >>> len(maps.per_layer), maps.steps, maps.mean().shape
     (4, [0], torch.Size([1, 2, 8, 8]))

@@ -78,9 +78,9 @@ def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tens
     >>> from foundseg.data import sample
     >>> pipe = load_sd("shapes-sd")
     >>> encode_image(pipe, sample("test", 0).image).shape
-    torch.Size([1, 4, 8, 8])
+    torch.Size([1, 8, 8, 8])
     >>> encode_image(pipe, np.zeros((20, 30, 3), np.uint8)).shape  # rounded to 16 x 32 pixels
-    torch.Size([1, 4, 4, 8])
+    torch.Size([1, 8, 4, 8])
     """
     arr = load_image(image, "image")
     m = _latent_multiple(pipe)
@@ -102,9 +102,9 @@ def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torc
     >>> import torch
     >>> from foundseg.models import load_sd
     >>> pipe = load_sd("shapes-sd")
-    >>> latents = torch.zeros(1, 4, 8, 8)
+    >>> latents = torch.zeros(1, 8, 8, 8)
     >>> add_noise(pipe, latents, 500).shape
-    torch.Size([1, 4, 8, 8])
+    torch.Size([1, 8, 8, 8])
     >>> torch.equal(add_noise(pipe, latents, 500, seed=1), add_noise(pipe, latents, 500, seed=1))
     True
     >>> add_noise(pipe, latents, None) is latents

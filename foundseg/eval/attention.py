@@ -10,7 +10,7 @@ from ..data import CLASSES, COLOURS
 from ..data.shapes import article
 from ..diffusion import AttentionMaps, denoise_attention, generate, renoise_attention
 from .judge import judge
-from .metrics import binary_iou
+from .metrics import binary_iou, minmax_scale
 
 NORMALISATIONS = ("minmax", "max")
 
@@ -35,8 +35,7 @@ def map_iou(attention: torch.Tensor, mask, threshold: float = 0.5, normalise: st
     mask = np.asarray(mask, bool)
     m = torch.nn.functional.interpolate(attention.float()[None, None], size=mask.shape, mode="bilinear",
                                         align_corners=False)[0, 0].cpu().numpy()
-    lo = m.min() if normalise == "minmax" else 0.0
-    m = (m - lo) / max(m.max() - lo, 1e-12)
+    m = minmax_scale(m) if normalise == "minmax" else m / max(m.max(), 1e-12)
     return binary_iou(m >= threshold, mask)
 
 

@@ -186,6 +186,10 @@ A `transformers.CLIPModel` trained from scratch on the shapes world by `foundseg
 - **An auxiliary region loss** (weight {s['region_weight']}) contrasts the mean of the patch tokens in a 3–5 token window
   around one object with a caption of the shapes mostly inside the window. It uses object positions, which real
   CLIP never sees: real CLIP gets its localisation from scale, this one partly from boxes.
+- **A word loss** (weight {s['word_weight']}) contrasts each shape word's own token state (the text tower's output at
+  that word, projected) with the images and windows holding that shape. Without it the tiny text tower leaves
+  every word's state close to the start token's and carries the caption only in its end and padding tokens, so
+  shapes-sd's cross-attention had no word to attend to; real CLIP's word states carry their words.
 
 ## Measured on the shapes-world test split (first {n_images} images)
 

@@ -4,8 +4,12 @@ Recipe (see the model card): captions name shapes, sometimes colours; every
 caption whose objects are all in an image counts as a positive for it; the
 image embedding is the projected mean of the patch tokens; an auxiliary
 region loss contrasts windows of patch tokens around one object with a
-caption of the shapes inside the window. That auxiliary loss uses object
-positions, which real CLIP never sees.
+caption of the shapes inside the window; a word loss contrasts each shape
+word's own token state (the text tower's output at that word, projected)
+with the images and windows that hold that shape, so that word tokens carry
+their word's meaning, as real CLIP's do and as Stable Diffusion's
+cross-attention needs. The auxiliary losses use object positions, which real
+CLIP never sees.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from ..progress import progress_bar
 
 SETTINGS = dict(size=64, patch=8, width=96, vision_layers=4, text_layers=3, heads=4, projection=64,
                 pool=60000, steps=2000, batch=128, lr=1e-3, warmup=100, weight_decay=0.1,
-                colour_prob=0.25, region_weight=1.0)
+                colour_prob=0.25, region_weight=1.0, word_weight=1.0)
 
 
 def clip_config(tokenizer, s=SETTINGS) -> CLIPConfig:
@@ -77,6 +81,25 @@ def _multi_positive_nce(img, txt, pos, scale):
     return (i2t + t2i) / 2
 
 
+def _shape_word_ids(tokenizer) -> torch.Tensor:
+    """The token id of each shape name; each must be one token, so that its state is the word's own."""
+    ids = tokenizer(list(shapes.CLASSES), add_special_tokens=False).input_ids
+    split = [name for name, i in zip(shapes.CLASSES, ids) if len(i) != 1]
+    if split:
+        raise ValueError(f"tokenizer splits the shape names {split}: each must be a single token")
+    return torch.tensor([i[0] for i in ids])
+
+
+def _word_loss(embeds, states, is_word, reqs_list, object_sets, model, scale):
+    """Multi-positive NCE between ``embeds`` (images or windows, one per object set) and the projected token
+    states of every shape word of the captions, each word a requirement of its own."""
+    words = model.text_projection(states[is_word])
+    word_reqs = [[r] for reqs in reqs_list for r in reqs]
+    if len(word_reqs) != len(words):
+        raise RuntimeError(f"{len(words)} shape-word tokens for {len(word_reqs)} shapes named: a caption was truncated")
+    return _multi_positive_nce(embeds, words, _positives(word_reqs, object_sets).to(embeds.device), scale)
+
+
 def _visible(sample):
     """(shape, colour) of objects with visible pixels, and each one's visible pixel mask."""
     out = []
@@ -116,7 +139,7 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
 
     >>> log = train_clip("tiny-zoo/shapes-clip", steps=3, pool=300, batch=16, progress=False)  # doctest: +SKIP
     >>> log["steps"], sorted(log["final_loss"])  # doctest: +SKIP
-    (3, ['image', 'region'])
+    (3, ['image', 'region', 'word'])
     """
     s = dict(SETTINGS, **overrides)
     out_dir = Path(out_dir)
@@ -124,6 +147,7 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
     gen = seed_everything(seed)
     rng = np.random.default_rng(seed)
     model = CLIPModel(clip_config(tokenizer, s)).to(device)
+    shape_ids = _shape_word_ids(tokenizer).to(device)
     images, samples = training_pool(s["pool"], s["size"], seed, progress)
     visible = [[obj for obj, _ in _visible(x)] for x in samples]
     opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.98), weight_decay=s["weight_decay"])
@@ -143,18 +167,23 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
         dense = model.vision_model.post_layernorm(tokens[:, 1:])
         reg = model.visual_projection((dense * window[..., None]).sum(1) / window.sum(1, keepdim=True))
         ids = tokenizer([c for c, _ in caps] + [c for c, _ in region_caps], padding="max_length", return_tensors="pt").to(device)
-        txt = model.text_projection(model.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).pooler_output)
+        text = model.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask)
+        txt = model.text_projection(text.pooler_output)
+        is_word = torch.isin(ids.input_ids, shape_ids)
         scale = model.logit_scale.exp().clamp(max=100)
         n = len(idx)
-        loss_img = _multi_positive_nce(img, txt[:n], _positives([r for _, r in caps], objs).to(device), scale)
-        loss_reg = _multi_positive_nce(reg, txt[n:], _positives([r for _, r in region_caps], [i for _, i in regions]).to(device),
-                                      scale)
-        loss = loss_img + s["region_weight"] * loss_reg
+        reqs, region_reqs, inside = [r for _, r in caps], [r for _, r in region_caps], [i for _, i in regions]
+        loss_img = _multi_positive_nce(img, txt[:n], _positives(reqs, objs).to(device), scale)
+        loss_reg = _multi_positive_nce(reg, txt[n:], _positives(region_reqs, inside).to(device), scale)
+        states = text.last_hidden_state
+        loss_word = (_word_loss(img, states[:n], is_word[:n], reqs, objs, model, scale)
+                     + _word_loss(reg, states[n:], is_word[n:], region_reqs, inside, model, scale)) / 2
+        loss = loss_img + s["region_weight"] * loss_reg + s["word_weight"] * loss_word
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        log.add(image=loss_img.item(), region=loss_reg.item())
+        log.add(image=loss_img.item(), region=loss_reg.item(), word=loss_word.item())
     model.eval().to("cpu")
     model.save_pretrained(out_dir)
     preprocess = {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": s["size"]},
