@@ -38,3 +38,16 @@ def test_every_chapter_is_in_the_toc():
     toc = (ROOT / "_toc.yml").read_text()
     for nb in (ROOT / "book").glob("*.ipynb"):
         assert f"book/{nb.stem}" in toc, nb.name
+
+
+def test_chapter_text_has_no_control_characters():
+    """A LaTeX backslash eaten by a string escape (\\frac → form feed + "rac") leaves control characters
+    that MathJax renders as garbage without any error."""
+    import json
+
+    for page in [*(ROOT / "book").glob("*.ipynb"), *(ROOT / "book").glob("*.md")]:
+        cells = json.loads(page.read_text())["cells"] if page.suffix == ".ipynb" else [{"source": page.read_text()}]
+        for i, cell in enumerate(cells):
+            text = "".join(cell["source"])
+            bad = sorted({hex(ord(ch)) for ch in text if ord(ch) < 32 and ch not in "\n"})
+            assert not bad, f"{page.name} cell {i}: control characters {bad}"

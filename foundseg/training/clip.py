@@ -135,7 +135,7 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
     of :data:`SETTINGS` (``steps``, ``batch``, ``pool``, ``lr``, ...). The log holds ``steps``, ``wall_time_s``,
     ``final_loss``, ``curves``, ``settings`` and ``seed``.
 
-    With the default settings this takes about 20 minutes on two CPU cores. A tiny run, for illustration:
+    With the default settings this takes about 13 minutes on two CPU cores. A tiny run, for illustration:
 
     >>> log = train_clip("tiny-zoo/shapes-clip", steps=3, pool=300, batch=16, progress=False)  # doctest: +SKIP
     >>> log["steps"], sorted(log["final_loss"])  # doctest: +SKIP
