@@ -35,6 +35,7 @@ def setup(seed: int = 0) -> torch.device:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"scale: {scale()} | device: {device.type} | models: {default_model('clip')}, {default_model('sd')}")

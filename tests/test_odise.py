@@ -102,6 +102,26 @@ def test_ablation_runs_rows_and_caches_features(pipe, tiny_clip_dir, tmp_path):
     assert again == res
 
 
+def test_features_cached_for_one_model_are_not_read_for_another(pipe, tiny_clip_dir, tmp_path):
+    import copy
+
+    from foundseg.data import batch
+    from foundseg.eval.ablation import cached_features
+
+    images, _, samples = batch("train", range(4))
+    captions = [s.caption for s in samples]
+    clip = load_clip(str(tiny_clip_dir))
+    first = cached_features(pipe, clip, OdiseConfig(text="null"), images, captions, tmp_path)
+    retrained = copy.deepcopy(pipe)
+    with torch.no_grad():
+        next(retrained.unet.parameters()).add_(1.0)
+    fresh = cached_features(retrained, clip, OdiseConfig(text="null"), images, captions)
+    assert not torch.equal(fresh, first)
+    assert torch.equal(cached_features(retrained, clip, OdiseConfig(text="null"), images, captions, tmp_path), fresh)
+    assert len(list(tmp_path.iterdir())) == 2  # one file per model, neither overwritten
+    assert torch.equal(cached_features(pipe, clip, OdiseConfig(text="null"), images, captions, tmp_path), first)
+
+
 def test_cli_ablate_from_a_config_file(tmp_path, tiny_clip_dir, tiny_sd_dir):
     config = tmp_path / "rows.yaml"
     config.write_text("rows:\n  vae only:\n    unet: false\n    text: null\n  san: clip\n")

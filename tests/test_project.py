@@ -51,3 +51,16 @@ def test_chapter_text_has_no_control_characters():
             text = "".join(cell["source"])
             bad = sorted({hex(ord(ch)) for ch in text if ord(ch) < 32 and ch not in "\n"})
             assert not bad, f"{page.name} cell {i}: control characters {bad}"
+
+
+def test_executed_chapters_hold_no_progress_bars():
+    """Chapters are executed with ``TQDM_DISABLE=1``: a stored progress widget would show as a bar stuck at 0%
+    in the rendered book."""
+    import json
+
+    for nb in (ROOT / "book").glob("*.ipynb"):
+        for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            for out in cell.get("outputs", []):
+                plain = "".join(out.get("data", {}).get("text/plain", ""))
+                text = "".join(out.get("text", ""))
+                assert "it/s]" not in text + plain and "0%|" not in text + plain, f"{nb.name} cell {i}: a progress bar"

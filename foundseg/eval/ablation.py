@@ -1,12 +1,13 @@
 """The ODISE mini-ablation on the shapes world: each row a feature configuration, the same light
 open-vocabulary head trained on seen classes, mIoU on seen, unseen and all classes, over several seeds.
 
-Features of rows without the implicit captioner are cached on disk per configuration; the implicit
-captioner is trained jointly with the head (as in ODISE), so that row computes its features live.
+Features of rows without the implicit captioner are cached on disk per configuration, image set and
+model weights; the implicit captioner is trained jointly with the head (as in ODISE), so that row computes its features live.
 """
 from __future__ import annotations
 
 import hashlib
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,30 @@ def clip_features(clip, images: np.ndarray, batch: int = 256) -> torch.Tensor:
     return F.interpolate(torch.cat(out), size=FEATURE_SIZE, mode="bilinear", align_corners=False)
 
 
+_FINGERPRINTS: "weakref.WeakKeyDictionary[torch.nn.Module, str]" = weakref.WeakKeyDictionary()
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """A short digest of ``module``'s parameter and buffer values (computed once per module object), so that
+    features cached for one model are never read for another.
+
+    >>> layer = torch.nn.Linear(2, 2)
+    >>> a = weights_fingerprint(layer)
+    >>> a == weights_fingerprint(layer), a == weights_fingerprint(torch.nn.Linear(2, 2))
+    (True, False)
+    """
+    if module not in _FINGERPRINTS:
+        h = hashlib.sha1()
+        for name, value in module.state_dict().items():
+            h.update(name.encode())
+            h.update(value.detach().float().cpu().numpy().tobytes())
+        _FINGERPRINTS[module] = h.hexdigest()[:10]
+    return _FINGERPRINTS[module]
+
+
 def cached_features(pipe, clip, config, images, captions, cache_dir=None, batch: int = 128) -> torch.Tensor:
-    """Fused features (N, C, 8, 8) of ``images`` for a row without implicit captioner, cached per configuration
-    and image set in ``cache_dir`` (float16).
+    """Fused features (N, C, 8, 8) of ``images`` for a row without implicit captioner, cached per configuration,
+    image set and model weights in ``cache_dir`` (float16).
 
     ``pipe`` is the Stable Diffusion pipeline (unused by the CLIP-only row), ``clip`` a
     :class:`foundseg.models.CLIP`, ``config`` an :class:`~foundseg.diffusion.odise.OdiseConfig` or
@@ -103,8 +125,14 @@ def cached_features(pipe, clip, config, images, captions, cache_dir=None, batch:
     (torch.Size([2, 96, 8, 8]), torch.float32)
     """
     digest = hashlib.sha1(images.tobytes()).hexdigest()[:10]
-    key = CLIP_ONLY if config == CLIP_ONLY else config.key()
-    path = Path(cache_dir) / f"{key}-{digest}.pt" if cache_dir else None
+    if config == CLIP_ONLY:
+        key, models = CLIP_ONLY, [clip.model]
+    else:
+        key, models = config.key(), [pipe.unet, pipe.vae, pipe.text_encoder]
+    path = None
+    if cache_dir:
+        weights = hashlib.sha1("".join(weights_fingerprint(m) for m in models).encode()).hexdigest()[:10]
+        path = Path(cache_dir) / f"{key}-{digest}-{weights}.pt"
     if path is not None and path.exists():
         return torch.load(path).float()
     if config == CLIP_ONLY:
