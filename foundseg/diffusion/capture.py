@@ -27,6 +27,15 @@ class Generation:
     maps: AttentionMaps
 
 
+def to_unit_range(images: np.ndarray) -> torch.Tensor:
+    """uint8 images (B, H, W, 3) → float (B, 3, H, W) in [-1, 1], as the VAE expects.
+
+    >>> to_unit_range(np.array([[[[0, 255, 0]]]], np.uint8)).flatten().tolist()
+    [-1.0, 1.0, -1.0]
+    """
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(int(seed))
 
@@ -87,7 +96,7 @@ def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tens
     h, w = size or (max(m, round(arr.shape[0] / m) * m), max(m, round(arr.shape[1] / m) * m))
     if h % m or w % m:
         raise ValueError(f"size must be multiples of {m} for this pipeline, got {(h, w)}")
-    x = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 127.5 - 1
+    x = to_unit_range(arr[None])
     if (h, w) != arr.shape[:2]:
         x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
     x = x.to(device=pipe.vae.device, dtype=pipe.vae.dtype)

@@ -2,7 +2,8 @@
 open-vocabulary head trained on seen classes, mIoU on seen, unseen and all classes, over several seeds.
 
 Features of rows without the implicit captioner are cached on disk per configuration, image set and
-model weights; the implicit captioner is trained jointly with the head (as in ODISE), so that row computes its features live.
+model weights; the implicit captioner is trained jointly with the head (as in ODISE), so that row
+computes its features live.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from ..clip.prompts import class_embeddings
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
+from ..diffusion.capture import to_unit_range
 from ..diffusion.odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
 from ..heads import OpenVocabHead, predict, segmentation_loss
 from ..models.clip_embeddings import image_embeddings, pixel_values
@@ -44,10 +46,6 @@ def _split(split: str, n: int, size: int, seed: int = 0):
     images = np.stack([s.image for s in samples])
     masks = np.stack([s.mask for s in samples]).astype(np.int64)
     return images, masks, [s.caption for s in samples]
-
-
-def _unit(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def seen_labels(masks: np.ndarray) -> np.ndarray:
@@ -139,7 +137,7 @@ def cached_features(pipe, clip, config, images, captions, cache_dir=None, batch:
         feats = clip_features(clip, images)
     else:
         with torch.no_grad():
-            feats = torch.cat([fuse(odise_features(pipe, _unit(images[i:i + batch]), config, captions[i:i + batch]),
+            feats = torch.cat([fuse(odise_features(pipe, to_unit_range(images[i:i + batch]), config, captions[i:i + batch]),
                                     FEATURE_SIZE) for i in range(0, len(images), batch)])
     feats = feats.half()  # stored and returned in float16 alike, so a cached run equals a fresh one
     if path is not None:
@@ -233,7 +231,7 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
                 torch.manual_seed(seed)
                 captioner = ImplicitCaptioner(tr_clip.shape[1], pipe.text_encoder.config.hidden_size)
                 vae_unet = lambda imgs, emb, cap=captioner: fuse(  # noqa: E731
-                    odise_features(pipe, _unit(imgs), config, captioner=cap, clip_image_embeds=emb), FEATURE_SIZE)
+                    odise_features(pipe, to_unit_range(imgs), config, captioner=cap, clip_image_embeds=emb), FEATURE_SIZE)
                 head = train_head(None, tr_labels, seen_text, seed, steps, batch=32, captioner=captioner,
                                   feature_fn=lambda idx: vae_unet(tr_images[idx.numpy()], tr_clip[idx]))
                 with torch.no_grad():

@@ -11,11 +11,11 @@ from ..clip import gradcam
 from ..data import CLASSES, COLOURS, sample
 from ..data.shapes import article
 from ..diffusion import generate
+from ..diffusion.capture import to_unit_range
 from ..eval import binary_iou, centred_disc, classify_shape, colour_masks, judge, map_iou, roc_auc
 from ..models import image_embeddings, load_clip, load_sd, pixel_values
 from ..clip.prompts import class_embeddings
 from ..progress import progress_bar
-from .sd import to_unit_range
 
 DISC_RADII = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 

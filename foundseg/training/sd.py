@@ -18,6 +18,7 @@ from diffusers.training_utils import EMAModel
 from transformers import CLIPModel, CLIPTokenizer
 
 from ..data.vocab import write_tokenizer
+from ..diffusion.capture import to_unit_range
 from .common import LossLog, seed_everything, training_pool, warmup_cosine
 from ..progress import progress_bar
 
@@ -28,11 +29,6 @@ UNET_SETTINGS = dict(channels=(64, 128), layers_per_block=1, heads=4, steps=4000
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                    clip_sample=False, steps_offset=1, prediction_type="epsilon")
 """Stable Diffusion's own scheduler settings (``clip_sample=True``, diffusers' default, ruins latent sampling)."""
-
-
-def to_unit_range(images: np.ndarray) -> torch.Tensor:
-    """uint8 (B, H, W, 3) → float (B, 3, H, W) in [-1, 1], as the VAE expects."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, device="cpu", **overrides):
