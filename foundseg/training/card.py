@@ -218,13 +218,14 @@ A `transformers.CLIPModel` trained from scratch on the shapes world by `foundseg
 ![loss](loss.png)
 """)
     vs, us = sd_log["vae"]["settings"], sd_log["unet"]["settings"]
+    f, latent = pipe.vae_scale_factor, vs['size'] // pipe.vae_scale_factor
     (sd_dir / "README.md").write_text(f"""# shapes-sd
 
 A `diffusers.StableDiffusionPipeline` trained from scratch on the shapes world by `foundseg zoo train`
 (seed {sd_log['vae']['seed']}). No safety checker.
 
-- VAE: `AutoencoderKL`, channels {list(vs['channels'])}, {vs['latent_channels']} latent channels, f = 4
-  ({vs['size']} px images → {vs['size'] // 4}×{vs['size'] // 4} latents), {_params(pipe.vae)} parameters, L1 + {vs['kl_weight']} KL,
+- VAE: `AutoencoderKL`, channels {list(vs['channels'])}, {vs['latent_channels']} latent channels, f = {f}
+  ({vs['size']} px images → {latent}×{latent} latents), {_params(pipe.vae)} parameters, L1 + {vs['kl_weight']} KL,
   {sd_log['vae']['steps']} steps at batch {vs['batch']}, {sd_log['vae']['wall_time_s'] / 60:.1f} min;
   latent scaling factor {pipe.vae.config.scaling_factor:.4f} (1 / std of the latents).
 - UNet: `UNet2DConditionModel`, channels {list(us['channels'])}, cross-attention in every block, {us['heads']} heads,
