@@ -67,7 +67,7 @@ def cross_attention_layers(unet) -> list[str]:
     >>> from foundseg.models import load_sd
     >>> names = cross_attention_layers(load_sd("shapes-sd").unet)
     >>> len(names), names[0]
-    (7, 'down_blocks.0.attentions.0.transformer_blocks.0.attn2')
+    (10, 'down_blocks.0.attentions.0.transformer_blocks.0.attn2')
     """
     processors = getattr(unet, "attn_processors", None)
     if processors is None:
@@ -88,7 +88,7 @@ def select_layers(unet, layers=None) -> list[str]:
     >>> from foundseg.models import load_sd
     >>> unet = load_sd("shapes-sd").unet
     >>> len(select_layers(unet)), len(select_layers(unet, "up"))
-    (7, 4)
+    (10, 6)
     >>> select_layers(unet, ["mid", "down_blocks.1"])
     ['down_blocks.1.attentions.0.transformer_blocks.0.attn2', 'mid_block.attentions.0.transformer_blocks.0.attn2']
     """
@@ -147,10 +147,10 @@ class CrossAttentionRecorder:
     >>> groups = token_indices(pipe.tokenizer, "a red circle", ["red", "circle"])
     >>> text = pipe.encode_prompt("a red circle", "cpu", 1, False)[0]
     >>> with torch.no_grad(), CrossAttentionRecorder(pipe.unet, groups, layers="up") as rec:
-    ...     _ = pipe.unet(torch.zeros(1, 8, 8, 8), 10, encoder_hidden_states=text)
+    ...     _ = pipe.unet(torch.zeros(1, 4, 16, 16), 10, encoder_hidden_states=text)
     >>> maps = rec.result()
     >>> len(maps.per_layer), maps.steps, maps.mean().shape
-    (4, [0], torch.Size([1, 2, 8, 8]))
+    (6, [0], torch.Size([1, 2, 16, 16]))
     """
 
     def __init__(self, unet, token_groups, layers=None, resolutions=None, heads="mean", steps="all",

@@ -55,7 +55,7 @@ def generate(pipe, prompt: str, words, *, steps=-1, layers=None, resolutions=Non
     >>> pipe = load_sd("shapes-sd")
     >>> g = generate(pipe, "a red circle", ["red", "circle"], num_inference_steps=2)
     >>> g.image.shape, g.maps.steps, g.maps.mean().shape
-    ((32, 32, 3), [1], torch.Size([1, 2, 8, 8]))
+    ((32, 32, 3), [1], torch.Size([1, 2, 16, 16]))
     >>> g = generate(pipe, "a red circle", ["circle"], steps="all", num_inference_steps=3, trajectory=True)
     >>> g.maps.steps, sorted(g.maps.per_step)
     ([0, 1, 2], [0, 1, 2])
@@ -87,9 +87,9 @@ def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tens
     >>> from foundseg.data import sample
     >>> pipe = load_sd("shapes-sd")
     >>> encode_image(pipe, sample("test", 0).image).shape
-    torch.Size([1, 8, 8, 8])
+    torch.Size([1, 4, 16, 16])
     >>> encode_image(pipe, np.zeros((20, 30, 3), np.uint8)).shape  # rounded to 16 x 32 pixels
-    torch.Size([1, 8, 4, 8])
+    torch.Size([1, 4, 8, 16])
     """
     arr = load_image(image, "image")
     m = _latent_multiple(pipe)
@@ -111,9 +111,9 @@ def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torc
     >>> import torch
     >>> from foundseg.models import load_sd
     >>> pipe = load_sd("shapes-sd")
-    >>> latents = torch.zeros(1, 8, 8, 8)
+    >>> latents = torch.zeros(1, 4, 16, 16)
     >>> add_noise(pipe, latents, 500).shape
-    torch.Size([1, 8, 8, 8])
+    torch.Size([1, 4, 16, 16])
     >>> torch.equal(add_noise(pipe, latents, 500, seed=1), add_noise(pipe, latents, 500, seed=1))
     True
     >>> add_noise(pipe, latents, None) is latents
@@ -144,7 +144,7 @@ def renoise_attention(pipe, image, prompt: str, words, *, t: int | None = 0, see
     'an orange crescent'
     >>> maps = renoise_attention(load_sd("shapes-sd"), s.image, s.caption, ["crescent"], t=100)
     >>> maps.steps, maps.mean().shape
-    ([0], torch.Size([1, 1, 8, 8]))
+    ([0], torch.Size([1, 1, 16, 16]))
     """
     groups = token_indices(pipe.tokenizer, prompt, words)
     noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)

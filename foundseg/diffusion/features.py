@@ -17,8 +17,9 @@ def output_layers(unet) -> list[str]:
     ``unet`` is a ``diffusers.UNet2DConditionModel``.
 
     >>> from foundseg.models import load_sd
-    >>> output_layers(load_sd("shapes-sd").unet)
-    ['up_blocks.0.attentions.0', 'up_blocks.0.attentions.1', 'up_blocks.1.attentions.0', 'up_blocks.1.attentions.1']
+    >>> output_layers(load_sd("shapes-sd").unet)  # doctest: +NORMALIZE_WHITESPACE
+    ['up_blocks.0.attentions.0', 'up_blocks.0.attentions.1', 'up_blocks.1.attentions.0', 'up_blocks.1.attentions.1',
+     'up_blocks.2.attentions.0', 'up_blocks.2.attentions.1']
     """
     names = []
     for i, block in enumerate(unet.up_blocks):
@@ -36,16 +37,16 @@ def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: 
 
     Returns (C, h, w) when the layers share a width, else the concatenation over channels.
 
-    ``last`` may be at most the number of :func:`output_layers` (four for shapes-sd, so pass ``last=4`` or
+    ``last`` may be at most the number of :func:`output_layers` (six for shapes-sd, so pass ``last=6`` or
     fewer there); ``seed`` fixes the noise; ``size`` is as in :func:`encode_image`.
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
     >>> pipe, image = load_sd("shapes-sd"), sample("test", 0).image
-    >>> extract_features(pipe, image, last=2).shape  # two layers of 64 channels: their mean
-    torch.Size([64, 8, 8])
-    >>> extract_features(pipe, image, last=4).shape  # 128 + 128 + 64 + 64 channels: concatenated
-    torch.Size([384, 8, 8])
+    >>> extract_features(pipe, image, last=2).shape  # two layers of 32 channels: their mean
+    torch.Size([32, 16, 16])
+    >>> extract_features(pipe, image, last=4).shape  # 64 + 64 + 32 + 32 channels: concatenated
+    torch.Size([192, 16, 16])
     """
     layers = output_layers(pipe.unet)
     if not 1 <= last <= len(layers):

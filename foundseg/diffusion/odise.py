@@ -128,13 +128,13 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
     >>> images = torch.zeros(2, 3, 32, 32)
     >>> feats = odise_features(pipe, images, OdiseConfig(text="null", vae_decoder=False))
     >>> {name: tuple(f.shape) for name, f in feats.items()}  # doctest: +NORMALIZE_WHITESPACE
-    {'vae_encoder.0': (2, 32, 16, 16), 'vae_encoder.1': (2, 64, 8, 8), 'vae_encoder.2': (2, 64, 8, 8),
-     'unet.0': (2, 128, 8, 8), 'unet.1': (2, 64, 8, 8)}
+    {'vae_encoder.0': (2, 32, 16, 16), 'vae_encoder.1': (2, 64, 16, 16),
+     'unet.0': (2, 128, 8, 8), 'unet.1': (2, 64, 16, 16), 'unet.2': (2, 32, 16, 16)}
     >>> captioner = ImplicitCaptioner(clip_dim=64, text_dim=96)
     >>> feats = odise_features(pipe, images, OdiseConfig(vae_encoder=False, vae_decoder=False), captioner=captioner,
     ...                        clip_image_embeds=torch.randn(2, 64))
     >>> sorted(feats), feats["unet.0"].requires_grad
-    (['unet.0', 'unet.1'], True)
+    (['unet.0', 'unet.1', 'unet.2'], True)
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be a (B, 3, H, W) batch in [-1, 1], got shape {tuple(images.shape)}")

@@ -121,7 +121,7 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
     >>> items = [(s.image, s.caption, "crescent", s.mask == s.class_ids[0])]
     >>> curve = renoise_curve(load_sd("shapes-sd"), items, ts=[None, 100])
     >>> list(curve["all"]), sorted(curve["by_resolution"][100])
-    ([None, 100], [4, 8])
+    ([None, 100], [4, 8, 16])
     >>> all(0 <= v <= 1 for v in curve["all"].values())
     True
     """
