@@ -26,6 +26,7 @@ VARIANTS = {
     "clip 3000 steps": {"clip": {"steps": 3000}},
     "clip colour 0.1": {"clip": {"colour_prob": 0.1}},
     "clip lr 2e-3": {"clip": {"lr": 2e-3}},
+    "clip cls pooling": {"clip": {"pooling": "cls"}},
 }
 
 

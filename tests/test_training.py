@@ -46,6 +46,16 @@ def test_cli_zoo_train_with_settings_writes_both_models(tmp_path):
         main(["zoo", "train", "--out", str(tmp_path / "zoo2"), "--settings", str(bad)])
 
 
+def test_clip_pooling_setting_is_recorded_and_checked(tmp_path):
+    from foundseg.models import default_pooling
+    from foundseg.training import train_clip
+
+    train_clip(tmp_path / "cls", steps=1, pool=50, batch=8, progress=False, pooling="cls")
+    assert default_pooling(load_clip(str(tmp_path / "cls")).model) == "cls"
+    with pytest.raises(ValueError, match="pooling"):
+        train_clip(tmp_path / "bad", steps=1, pool=50, batch=8, progress=False, pooling="max")
+
+
 def test_a_caption_is_positive_for_exactly_the_images_holding_all_it_names():
     from foundseg.training.clip import _positives
 

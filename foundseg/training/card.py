@@ -20,6 +20,13 @@ from ..progress import progress_bar
 DISC_RADII = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 
 
+_POOLING_LINES = {
+    "patch_mean": "**Image embedding = projection of the mean of the (post-LayerNorm) patch tokens** "
+                  "(`image_pooling: patch_mean`\n  in config.json), not the CLS token.",
+    "cls": "Image embedding = projection of the (post-LayerNorm) CLS token, as real CLIP's (`image_pooling: cls`).",
+}
+
+
 def _best_disc(masks) -> tuple[float, float]:
     """(radius, mean IoU) of the centred disc that overlaps ``masks`` best on average: the strongest trivial baseline."""
     scores = {r: float(np.mean([binary_iou(centred_disc(m.shape, r), m) for m in masks])) for r in DISC_RADII}
@@ -181,8 +188,7 @@ A `transformers.CLIPModel` trained from scratch on the shapes world by `foundseg
   {s['warmup']} warm-up steps then cosine; wall time {clip_log['wall_time_s'] / 60:.1f} min.
 - Captions name the shapes of a random subset of the objects, with colours in {s['colour_prob']:.0%} of them;
   every caption whose objects are all in an image is a positive for it.
-- **Image embedding = projection of the mean of the (post-LayerNorm) patch tokens** (`image_pooling: patch_mean`
-  in config.json), not the CLS token.
+- {_POOLING_LINES[s.get('pooling', 'patch_mean')]}
 - **An auxiliary region loss** (weight {s['region_weight']}) contrasts the mean of the patch tokens in a 3–5 token window
   around one object with a caption of the shapes mostly inside the window. It uses object positions, which real
   CLIP never sees: real CLIP gets its localisation from scale, this one partly from boxes.

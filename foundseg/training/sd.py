@@ -75,18 +75,29 @@ def encode_captions(text_encoder, tokenizer, captions) -> torch.Tensor:
     return text_encoder(ids.to(text_encoder.device))[0]
 
 
+def build_unet(latent_size: int, latent_channels: int, text_width: int, s=UNET_SETTINGS) -> UNet2DConditionModel:
+    """The shapes-sd UNet (random weights) for latents of ``latent_size``² × ``latent_channels`` and a text
+    encoder of width ``text_width``; ``s`` holds the architecture entries of :data:`UNET_SETTINGS`.
+
+    >>> unet = build_unet(16, 4, 96)
+    >>> unet.config.block_out_channels, unet.config.cross_attention_dim
+    ([32, 64, 128], 96)
+    """
+    n_blocks = len(s["channels"])
+    return UNet2DConditionModel(
+        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels,
+        down_block_types=["CrossAttnDownBlock2D"] * n_blocks, up_block_types=["CrossAttnUpBlock2D"] * n_blocks,
+        block_out_channels=list(s["channels"]), layers_per_block=s["layers_per_block"],
+        cross_attention_dim=text_width, attention_head_dim=s["heads"], norm_num_groups=32)
+
+
 def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, progress: bool = True, device="cpu",
                **overrides):
     """Train the denoising UNet on latents of ``images`` conditioned on ``captions``."""
     s = dict(UNET_SETTINGS, **overrides)
     gen = seed_everything(seed)
     latent = vae.config.sample_size // 2 ** (len(vae.config.block_out_channels) - 1)
-    n_blocks = len(s["channels"])
-    unet = UNet2DConditionModel(
-        sample_size=latent, in_channels=vae.config.latent_channels, out_channels=vae.config.latent_channels,
-        down_block_types=["CrossAttnDownBlock2D"] * n_blocks, up_block_types=["CrossAttnUpBlock2D"] * n_blocks,
-        block_out_channels=list(s["channels"]), layers_per_block=s["layers_per_block"],
-        cross_attention_dim=text_encoder.config.hidden_size, attention_head_dim=s["heads"], norm_num_groups=32).to(device)
+    unet = build_unet(latent, vae.config.latent_channels, text_encoder.config.hidden_size, s).to(device)
     noise_sched = DDPMScheduler(**SD_SCHEDULE)
     with torch.no_grad():
         stats = [vae.encode(to_unit_range(images[i:i + 512]).to(device)).latent_dist for i in range(0, len(images), 512)]
