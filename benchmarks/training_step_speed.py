@@ -1,4 +1,4 @@
-"""One shapes-sd UNet training step (batch 64, 16×16 latents, 77 text tokens), side by side: float32 eager (as
+"""One shapes-sd UNet training step (the zoo's batch, latent size and text length), side by side: float32 eager (as
 ``zoo train`` runs) vs bfloat16 autocast vs ``torch.compile`` vs channels-last memory format — whether the
 zoo's CPU training budget could buy more steps from precision or compilation.
 
@@ -9,9 +9,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from foundseg.training.sd import UNET_SETTINGS, build_unet
+from foundseg.data.vocab import MODEL_MAX_LENGTH
+from foundseg.training.clip import SETTINGS as CLIP_SETTINGS
+from foundseg.training.sd import UNET_SETTINGS, VAE_SETTINGS, build_unet
 
-BATCH, LATENT, CHANNELS, TOKENS, TEXT_WIDTH = UNET_SETTINGS["batch"], 16, 4, 77, 96
+BATCH, TOKENS, TEXT_WIDTH = UNET_SETTINGS["batch"], MODEL_MAX_LENGTH, CLIP_SETTINGS["width"]
+LATENT = VAE_SETTINGS["size"] // 2 ** (len(VAE_SETTINGS["channels"]) - 1)  # the VAE halves the size per extra block
+CHANNELS = VAE_SETTINGS["latent_channels"]
 MODES = ("float32", "bfloat16 autocast", "torch.compile", "channels_last")
 
 
