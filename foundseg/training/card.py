@@ -232,11 +232,13 @@ A `diffusers.StableDiffusionPipeline` trained from scratch on the shapes world b
 
 - VAE: `AutoencoderKL`, channels {list(vs['channels'])}, {vs['latent_channels']} latent channels, f = {f}
   ({vs['size']} px images → {latent}×{latent} latents), {_params(pipe.vae)} parameters, L1 + {vs['kl_weight']} KL,
+  AdamW at learning rate {vs['lr']:g} ({vs['warmup']} warm-up steps then cosine),
   {sd_log['vae']['steps']} steps at batch {vs['batch']}, {sd_log['vae']['wall_time_s'] / 60:.1f} min;
   latent scaling factor {pipe.vae.config.scaling_factor:.4f} (1 / std of the latents).
 - UNet: `UNet2DConditionModel`, channels {list(us['channels'])}, cross-attention in every block, {us['heads']} heads,
   {_params(pipe.unet)} parameters, epsilon objective, {us['caption_dropout']:.0%} caption dropout,
-  EMA {us['ema_decay']}, {sd_log['unet']['steps']} steps at batch {us['batch']}, {sd_log['unet']['wall_time_s'] / 60:.1f} min.
+  AdamW at learning rate {us['lr']:g} ({us['warmup']} warm-up steps then cosine), EMA {us['ema_decay']},
+  {sd_log['unet']['steps']} steps at batch {us['batch']}, {sd_log['unet']['wall_time_s'] / 60:.1f} min.
   Stored in float16 to keep the package small; loaders cast it back to float32.
 - Text encoder: shapes-clip's text tower, frozen. Scheduler: DDIM with Stable Diffusion's settings
   (`clip_sample=False`, `set_alpha_to_one=False`, `steps_offset=1`).

@@ -24,7 +24,7 @@ from ..progress import progress_bar
 
 VAE_SETTINGS = dict(size=32, channels=(32, 64), latent_channels=4, pool=60000, steps=900, batch=64, lr=1e-3,
                     warmup=50, kl_weight=1e-6)
-UNET_SETTINGS = dict(channels=(32, 64, 128), layers_per_block=1, heads=4, steps=3000, batch=64, lr=5e-4, warmup=100,
+UNET_SETTINGS = dict(channels=(32, 64, 128), layers_per_block=1, heads=4, steps=3600, batch=64, lr=1e-3, warmup=100,
                      caption_dropout=0.1, ema_decay=0.999)
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                    clip_sample=False, steps_offset=1, prediction_type="epsilon")
@@ -157,7 +157,7 @@ def train_sd(out_dir, clip_dir, seed: int = 0, progress: bool = True, vae_overri
     ``vae_overrides`` and ``unet_overrides`` replace entries of :data:`VAE_SETTINGS` and
     :data:`UNET_SETTINGS`; ``device`` is where training runs. Returns ``{"vae": log, "unet": log}``.
 
-    With the default settings this takes about 39 minutes on two CPU cores (VAE about 8, UNet about 29).
+    With the default settings this takes about 45 minutes on two CPU cores (VAE about 8, UNet about 36).
     A tiny run, for illustration:
 
     >>> logs = train_sd("tiny-zoo/shapes-sd", "tiny-zoo/shapes-clip", progress=False,
