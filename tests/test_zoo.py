@@ -60,7 +60,6 @@ def test_shapes_clip_gradcam_beats_the_centred_disc(clip_measured):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=NOT_YET + "; most misses are red or orange prompts")
 def test_shapes_sd_follows_the_colour_of_the_caption(sd_measured):
     assert sd_measured["colour_rate"] >= 0.95
 
