@@ -11,10 +11,10 @@ import torch.nn.functional as F
 
 from foundseg.data.vocab import MODEL_MAX_LENGTH
 from foundseg.training.clip import SETTINGS as CLIP_SETTINGS
-from foundseg.training.sd import UNET_SETTINGS, VAE_SETTINGS, build_unet
+from foundseg.training.sd import UNET_SETTINGS, VAE_SETTINGS, build_unet, latent_size
 
 BATCH, TOKENS, TEXT_WIDTH = UNET_SETTINGS["batch"], MODEL_MAX_LENGTH, CLIP_SETTINGS["width"]
-LATENT = VAE_SETTINGS["size"] // 2 ** (len(VAE_SETTINGS["channels"]) - 1)  # the VAE halves the size per extra block
+LATENT = latent_size(VAE_SETTINGS["size"], VAE_SETTINGS["channels"])
 CHANNELS = VAE_SETTINGS["latent_channels"]
 MODES = ("float32", "bfloat16 autocast", "torch.compile", "channels_last")
 

@@ -75,6 +75,16 @@ def encode_captions(text_encoder, tokenizer, captions) -> torch.Tensor:
     return text_encoder(ids.to(text_encoder.device))[0]
 
 
+def latent_size(image_size: int, block_channels) -> int:
+    """Side of the latents an AutoencoderKL with ``block_channels`` makes of ``image_size`` px images: it halves
+    the size once per block after the first (diffusers' ``vae_scale_factor``).
+
+    >>> latent_size(VAE_SETTINGS["size"], VAE_SETTINGS["channels"])
+    16
+    """
+    return image_size // 2 ** (len(block_channels) - 1)
+
+
 def build_unet(latent_size: int, latent_channels: int, text_width: int, s=UNET_SETTINGS) -> UNet2DConditionModel:
     """The shapes-sd UNet (random weights) for latents of ``latent_size``² × ``latent_channels`` and a text
     encoder of width ``text_width``; ``s`` holds the architecture entries of :data:`UNET_SETTINGS`.
@@ -96,7 +106,7 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     """Train the denoising UNet on latents of ``images`` conditioned on ``captions``."""
     s = dict(UNET_SETTINGS, **overrides)
     gen = seed_everything(seed)
-    latent = vae.config.sample_size // 2 ** (len(vae.config.block_out_channels) - 1)
+    latent = latent_size(vae.config.sample_size, vae.config.block_out_channels)
     unet = build_unet(latent, vae.config.latent_channels, text_encoder.config.hidden_size, s).to(device)
     noise_sched = DDPMScheduler(**SD_SCHEDULE)
     with torch.no_grad():
