@@ -65,7 +65,6 @@ def test_shapes_sd_follows_the_colour_of_the_caption(sd_measured):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_shapes_sd_follows_colour_and_shape(sd_measured):
     assert sd_measured["colour_and_shape_rate"] >= 0.75
 

@@ -148,6 +148,11 @@ def _params(module) -> str:
     return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f} M"
 
 
+def _optimiser(settings) -> str:
+    """How a model's settings were optimised, in the words every card uses."""
+    return f"AdamW at learning rate {settings['lr']:g} ({settings['warmup']} warm-up steps then cosine)"
+
+
 def write_cards(zoo_dir, n_images: int = 1000, seeds: int = 3, progress: bool = True) -> dict:
     """Evaluate shapes-clip and shapes-sd in ``zoo_dir``; write metrics.json, loss.png and README.md in each.
 
@@ -184,8 +189,8 @@ A `transformers.CLIPModel` trained from scratch on the shapes world by `foundseg
 
 - Vision: ViT, {s['size']} px, patch {s['patch']}, width {s['width']}, {s['vision_layers']} layers; text: {s['text_layers']} layers;
   projection {s['projection']}; {_params(clip.model)} parameters.
-- {clip_log['steps']} steps, batch {s['batch']}, AdamW {s['lr']} (betas 0.9/0.98, weight decay {s['weight_decay']}),
-  {s['warmup']} warm-up steps then cosine; wall time {clip_log['wall_time_s'] / 60:.1f} min.
+- {clip_log['steps']} steps, batch {s['batch']}, {_optimiser(s)}, betas 0.9/0.98,
+  weight decay {s['weight_decay']}; wall time {clip_log['wall_time_s'] / 60:.1f} min.
 - Captions name the shapes of a random subset of the objects, with colours in {s['colour_prob']:.0%} of them;
   every caption whose objects are all in an image is a positive for it.
 - {_POOLING_LINES[s.get('pooling', 'patch_mean')]}
@@ -232,12 +237,12 @@ A `diffusers.StableDiffusionPipeline` trained from scratch on the shapes world b
 
 - VAE: `AutoencoderKL`, channels {list(vs['channels'])}, {vs['latent_channels']} latent channels, f = {f}
   ({vs['size']} px images → {latent}×{latent} latents), {_params(pipe.vae)} parameters, L1 + {vs['kl_weight']} KL,
-  AdamW at learning rate {vs['lr']:g} ({vs['warmup']} warm-up steps then cosine),
+  {_optimiser(vs)},
   {sd_log['vae']['steps']} steps at batch {vs['batch']}, {sd_log['vae']['wall_time_s'] / 60:.1f} min;
   latent scaling factor {pipe.vae.config.scaling_factor:.4f} (1 / std of the latents).
 - UNet: `UNet2DConditionModel`, channels {list(us['channels'])}, cross-attention in every block, {us['heads']} heads,
   {_params(pipe.unet)} parameters, epsilon objective, {us['caption_dropout']:.0%} caption dropout,
-  AdamW at learning rate {us['lr']:g} ({us['warmup']} warm-up steps then cosine), EMA {us['ema_decay']},
+  {_optimiser(us)}, EMA {us['ema_decay']},
   {sd_log['unet']['steps']} steps at batch {us['batch']}, {sd_log['unet']['wall_time_s'] / 60:.1f} min.
   Stored in float16 to keep the package small; loaders cast it back to float32.
 - Text encoder: shapes-clip's text tower, frozen. Scheduler: DDIM with Stable Diffusion's settings

@@ -24,7 +24,7 @@ from ..progress import progress_bar
 
 VAE_SETTINGS = dict(size=32, channels=(32, 64), latent_channels=4, pool=60000, steps=900, batch=64, lr=1e-3,
                     warmup=50, kl_weight=1e-6)
-UNET_SETTINGS = dict(channels=(32, 64, 128), layers_per_block=1, heads=4, steps=3600, batch=64, lr=2e-3, warmup=100,
+UNET_SETTINGS = dict(channels=(32, 64, 128), layers_per_block=1, heads=4, steps=3600, batch=64, lr=4e-3, warmup=200,
                      caption_dropout=0.1, ema_decay=0.999)
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                    clip_sample=False, steps_offset=1, prediction_type="epsilon")
