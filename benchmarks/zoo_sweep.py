@@ -26,7 +26,10 @@ VARIANTS = {
     "clip 3000 steps": {"clip": {"steps": 3000}},
     "clip colour 0.1": {"clip": {"colour_prob": 0.1}},
     "clip lr 2e-3": {"clip": {"lr": 2e-3}},
-    "clip cls pooling": {"clip": {"pooling": "cls"}},
+    "clip patch-mean pooling": {"clip": {"pooling": "patch_mean"}},
+    "clip no inner region loss": {"clip": {"inner_region_weight": 0.0}},
+    "clip centred 3-5 windows": {"clip": {"window_sizes": (3, 5), "window_anchor": "centroid"}},
+    "clip lr 5e-4": {"clip": {"lr": 5e-4}},
 }
 
 

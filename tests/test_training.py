@@ -22,7 +22,7 @@ def test_same_seed_same_weights_and_loadable_layout(tmp_path):
     assert a == b and len(a) == 4  # clip, vae, unet, text encoder
     assert logs["shapes-clip"]["steps"] == 3 and logs["shapes-sd"]["unet"]["steps"] == 3
     assert not list((tmp_path / "a").glob(".training-*"))  # nothing half-written left behind
-    assert load_clip(str(tmp_path / "a" / "shapes-clip")).model.config.image_pooling == "patch_mean"
+    assert load_clip(str(tmp_path / "a" / "shapes-clip")).model.config.image_pooling == "cls"
     pipe = load_sd(str(tmp_path / "a" / "shapes-sd"))
     assert (tmp_path / "a" / "shapes-sd" / "tokenizer" / "vocab.json").exists()
     assert not (tmp_path / "a" / "shapes-sd" / "tokenizer" / "tokenizer.json").exists()
@@ -54,6 +54,10 @@ def test_clip_pooling_setting_is_recorded_and_checked(tmp_path):
     assert default_pooling(load_clip(str(tmp_path / "cls")).model) == "cls"
     with pytest.raises(ValueError, match="pooling"):
         train_clip(tmp_path / "bad", steps=1, pool=50, batch=8, progress=False, pooling="max")
+    with pytest.raises(ValueError, match="window_anchor"):
+        train_clip(tmp_path / "bad", steps=1, pool=50, batch=8, progress=False, window_anchor="corner")
+    with pytest.raises(ValueError, match="window_sizes"):
+        train_clip(tmp_path / "bad", steps=1, pool=50, batch=8, progress=False, window_sizes=(3, 20))
 
 
 def test_a_caption_is_positive_for_exactly_the_images_holding_all_it_names():
@@ -62,6 +66,25 @@ def test_a_caption_is_positive_for_exactly_the_images_holding_all_it_names():
     images = [[("circle", "red"), ("square", "blue")], [("circle", "blue")], [("star", "green")]]
     captions = [[("circle", None)], [("circle", "blue")], [("circle", "red"), ("square", None)], [("star", "red")]]
     assert _positives(captions, images).tolist() == [[1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("anchor", ["point", "centroid"])
+def test_a_region_window_fits_the_grid_and_overlaps_every_shape_its_caption_names(anchor):
+    import numpy as np
+
+    from foundseg.data import sample
+    from foundseg.training.clip import _region
+
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        s = sample("train", i, size=64)
+        window, inside = _region(s, rng, 8, 8, (1, 3), anchor)
+        grid = window.reshape(8, 8).numpy()
+        side = int(grid.any(1).sum())
+        assert 1 <= side <= 3 and grid.sum() == side * side
+        pixels = np.kron(grid, np.ones((8, 8), bool))
+        shown = {(o.shape, o.colour): s.mask == o.class_id for o in s.objects}
+        assert inside and all((shown[obj] & pixels).any() for obj in inside)
 
 
 def test_the_word_loss_finds_every_shape_word_in_caption_order(tmp_path):

@@ -1,8 +1,9 @@
 """CLIP image and text embeddings with a choice of image pooling.
 
-Real CLIP pools the CLS token. The shapes-world CLIP is trained with the mean
-of the patch tokens (its config says so under ``image_pooling``); both are
-available for any CLIP so experiments can compare them.
+Real CLIP pools the CLS token, and so does the shapes-world CLIP (its config
+records the pooling it was trained with under ``image_pooling``). The mean of
+the patch tokens is the other choice; both are available for any CLIP so
+experiments can compare them.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def default_pooling(model) -> str:
 
     >>> from foundseg.models import load_clip
     >>> default_pooling(load_clip("shapes-clip").model)
-    'patch_mean'
+    'cls'
     """
     return getattr(model.config, "image_pooling", "cls")
 

@@ -27,6 +27,20 @@ _POOLING_LINES = {
 }
 
 
+def _window(s) -> str:
+    """The region windows' size and placement, in words."""
+    lo, hi = s["window_sizes"]
+    sides = f"{lo}×{lo}" if lo == hi else f"{lo}×{lo} to {hi}×{hi}"
+    where = {"point": "placed at random over a random pixel of one object", "centroid": "centred on one object"}
+    return f"{sides} tokens {where[s['window_anchor']]}"
+
+
+def _inner(s) -> str:
+    """The region loss on the tokens entering the last block, if the recipe has it."""
+    w = s["inner_region_weight"]
+    return f", at the final tokens and (weight {w}) at the tokens entering the last block" if w else ""
+
+
 def _best_disc(masks) -> tuple[float, float]:
     """(radius, mean IoU) of the centred disc that overlaps ``masks`` best on average: the strongest trivial baseline."""
     scores = {r: float(np.mean([binary_iou(centred_disc(m.shape, r), m) for m in masks])) for r in DISC_RADII}
@@ -194,9 +208,11 @@ A `transformers.CLIPModel` trained from scratch on the shapes world by `foundseg
 - Captions name the shapes of a random subset of the objects, with colours in {s['colour_prob']:.0%} of them;
   every caption whose objects are all in an image is a positive for it.
 - {_POOLING_LINES[s.get('pooling', 'patch_mean')]}
-- **An auxiliary region loss** (weight {s['region_weight']}) contrasts the mean of the patch tokens in a 3–5 token window
-  around one object with a caption of the shapes mostly inside the window. It uses object positions, which real
-  CLIP never sees: real CLIP gets its localisation from scale, this one partly from boxes.
+- **An auxiliary region loss** (weight {s['region_weight']}) contrasts the mean of the patch tokens in a window of
+  {_window(s)}
+  with a caption of the shapes mostly inside the window{_inner(s)}.
+  It uses object positions, which real CLIP never sees: real CLIP gets its localisation from scale, this one
+  partly from points on its objects.
 - **A word loss** (weight {s['word_weight']}) contrasts each shape word's own token state (the text tower's output at
   that word, projected) with the images and windows holding that shape. Without it the tiny text tower leaves
   every word's state close to the start token's and carries the caption only in its end and padding tokens, so

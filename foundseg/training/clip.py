@@ -2,14 +2,15 @@
 
 Recipe (see the model card): captions name shapes, sometimes colours; every
 caption whose objects are all in an image counts as a positive for it; the
-image embedding is the projected mean of the patch tokens; an auxiliary
-region loss contrasts windows of patch tokens around one object with a
-caption of the shapes inside the window; a word loss contrasts each shape
-word's own token state (the text tower's output at that word, projected)
-with the images and windows that hold that shape, so that word tokens carry
-their word's meaning, as real CLIP's do and as Stable Diffusion's
-cross-attention needs. The auxiliary losses use object positions, which real
-CLIP never sees.
+image embedding is the projected CLS token, as real CLIP's; an auxiliary
+region loss contrasts small windows of patch tokens on a random point of one
+object with a caption of the shapes inside the window, both at the final
+tokens and at the tokens entering the last block; a word loss contrasts each
+shape word's own token state (the text tower's output at that word,
+projected) with the images and windows that hold that shape, so that word
+tokens carry their word's meaning, as real CLIP's do and as Stable
+Diffusion's cross-attention needs. The auxiliary losses use object
+positions, which real CLIP never sees.
 """
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from ..progress import progress_bar
 
 SETTINGS = dict(size=64, patch=8, width=96, vision_layers=4, text_layers=3, heads=4, projection=64,
                 pool=60000, steps=2000, batch=128, lr=1e-3, warmup=100, weight_decay=0.1,
-                colour_prob=0.25, region_weight=1.0, word_weight=1.0, pooling="patch_mean")
+                colour_prob=0.25, region_weight=1.0, inner_region_weight=1.0, word_weight=1.0, pooling="cls",
+                window_sizes=(1, 2), window_anchor="point")
+WINDOW_ANCHORS = ("point", "centroid")
+"""Where a region window sits: on a random pixel of the object, or centred on the object."""
 
 
 def clip_config(tokenizer, s=SETTINGS) -> CLIPConfig:
@@ -110,20 +114,34 @@ def _visible(sample):
     return out
 
 
-def _region(sample, rng, grid, patch):
-    """A window of patch tokens around one object: token mask (grid²,) and the objects mostly inside."""
+def _region(sample, rng, grid, patch, sizes=(3, 5), anchor_at="centroid"):
+    """A window of patch tokens on one object: token mask (grid²,) and the objects mostly inside.
+
+    The window's side is drawn from ``sizes`` (inclusive); it is centred on the object's centroid, or, with
+    ``anchor_at="point"``, placed at random so that it holds a random pixel of the object."""
     vis = _visible(sample)
     (_, anchor) = vis[rng.integers(len(vis))]
     ys, xs = np.nonzero(anchor)
-    w = int(rng.integers(3, 6))
-    ty = int(np.clip(round(ys.mean() / patch - w / 2), 0, grid - w))
-    tx = int(np.clip(round(xs.mean() / patch - w / 2), 0, grid - w))
+    w = int(rng.integers(sizes[0], sizes[1] + 1))
+    if anchor_at == "point":
+        k = rng.integers(len(ys))
+        ty = int(np.clip(ys[k] // patch - rng.integers(w), 0, grid - w))
+        tx = int(np.clip(xs[k] // patch - rng.integers(w), 0, grid - w))
+    else:
+        ty = int(np.clip(round(ys.mean() / patch - w / 2), 0, grid - w))
+        tx = int(np.clip(round(xs.mean() / patch - w / 2), 0, grid - w))
     window = np.zeros((grid, grid), bool)
     window[ty:ty + w, tx:tx + w] = True
     pix = np.kron(window, np.ones((patch, patch), bool))
     frac = [(obj, (m & pix).sum() / m.sum()) for obj, m in vis]
     inside = [obj for obj, f in frac if f > 0.5] or [max(frac, key=lambda t: t[1])[0]]
     return torch.from_numpy(window.reshape(-1)), inside
+
+
+def _window_embeddings(model, tokens, window):
+    """Projected mean of the patch tokens (after the final LayerNorm) inside each token ``window`` (B, N)."""
+    dense = model.vision_model.post_layernorm(tokens[:, 1:])
+    return model.visual_projection((dense * window[..., None]).sum(1) / window.sum(1, keepdim=True))
 
 
 def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **overrides) -> dict:
@@ -133,18 +151,26 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
 
     ``seed`` seeds the weights and the batches; ``progress`` shows progress bars; ``overrides`` replace entries
     of :data:`SETTINGS` (``steps``, ``batch``, ``pool``, ``lr``, ``pooling`` — the image embedding the losses
-    train and the config records, ``"patch_mean"`` or real CLIP's ``"cls"`` ...). The log holds ``steps``, ``wall_time_s``,
-    ``final_loss``, ``curves``, ``settings`` and ``seed``.
+    train and the config records, real CLIP's ``"cls"`` or ``"patch_mean"``; ``window_sizes`` and
+    ``window_anchor`` — the region windows' sides and placement, one of :data:`WINDOW_ANCHORS`;
+    ``inner_region_weight`` — the region loss on the tokens entering the last block, 0 to leave it out ...).
+    The log holds ``steps``, ``wall_time_s``, ``final_loss``, ``curves``, ``settings`` and ``seed``.
 
     With the default settings this takes about 13 minutes on two CPU cores. A tiny run, for illustration:
 
     >>> log = train_clip("tiny-zoo/shapes-clip", steps=3, pool=300, batch=16, progress=False)  # doctest: +SKIP
     >>> log["steps"], sorted(log["final_loss"])  # doctest: +SKIP
-    (3, ['image', 'region', 'word'])
+    (3, ['image', 'inner_region', 'region', 'word'])
     """
     s = dict(SETTINGS, **overrides)
     if s["pooling"] not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {s['pooling']!r}")
+    if s["window_anchor"] not in WINDOW_ANCHORS:
+        raise ValueError(f"window_anchor must be one of {WINDOW_ANCHORS}, got {s['window_anchor']!r}")
+    lo, hi = s["window_sizes"]
+    if not 1 <= lo <= hi <= s["size"] // s["patch"]:
+        raise ValueError(f"window_sizes must be (smallest, largest) window sides in tokens, within the token grid; "
+                         f"got {s['window_sizes']}")
     out_dir = Path(out_dir)
     tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(out_dir))
     gen = seed_everything(seed)
@@ -162,13 +188,13 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
         idx = torch.randint(len(samples), (s["batch"],), generator=gen).numpy()
         objs = [visible[i] for i in idx]
         caps = [_caption(o, rng, s["colour_prob"]) for o in objs]
-        regions = [_region(samples[i], rng, grid, s["patch"]) for i in idx]
+        regions = [_region(samples[i], rng, grid, s["patch"], s["window_sizes"], s["window_anchor"]) for i in idx]
         region_caps = [_caption(inside, rng, s["colour_prob"]) for _, inside in regions]
-        tokens = model.vision_model(pixel_values=pixel_values(images[idx], device=device)).last_hidden_state
+        vision = model.vision_model(pixel_values=pixel_values(images[idx], device=device), output_hidden_states=True)
+        tokens = vision.last_hidden_state
         img = pool_tokens(model, tokens, s["pooling"])
         window = torch.stack([w for w, _ in regions]).float().to(device)
-        dense = model.vision_model.post_layernorm(tokens[:, 1:])
-        reg = model.visual_projection((dense * window[..., None]).sum(1) / window.sum(1, keepdim=True))
+        reg = _window_embeddings(model, tokens, window)
         ids = tokenizer([c for c, _ in caps] + [c for c, _ in region_caps], padding="max_length", return_tensors="pt").to(device)
         text = model.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask)
         txt = model.text_projection(text.pooler_output)
@@ -176,17 +202,23 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
         scale = model.logit_scale.exp().clamp(max=100)
         n = len(idx)
         reqs, region_reqs, inside = [r for _, r in caps], [r for _, r in region_caps], [i for _, i in regions]
-        loss_img = _multi_positive_nce(img, txt[:n], _positives(reqs, objs).to(device), scale)
-        loss_reg = _multi_positive_nce(reg, txt[n:], _positives(region_reqs, inside).to(device), scale)
+        region_pos = _positives(region_reqs, inside).to(device)
+        losses = {"image": _multi_positive_nce(img, txt[:n], _positives(reqs, objs).to(device), scale),
+                  "region": _multi_positive_nce(reg, txt[n:], region_pos, scale)}
+        if s["inner_region_weight"]:
+            inner = _window_embeddings(model, vision.hidden_states[-2], window)
+            losses["inner_region"] = _multi_positive_nce(inner, txt[n:], region_pos, scale)
         states = text.last_hidden_state
-        loss_word = (_word_loss(img, states[:n], is_word[:n], reqs, objs, model, scale)
-                     + _word_loss(reg, states[n:], is_word[n:], region_reqs, inside, model, scale)) / 2
-        loss = loss_img + s["region_weight"] * loss_reg + s["word_weight"] * loss_word
+        losses["word"] = (_word_loss(img, states[:n], is_word[:n], reqs, objs, model, scale)
+                          + _word_loss(reg, states[n:], is_word[n:], region_reqs, inside, model, scale)) / 2
+        weights = {"image": 1.0, "region": s["region_weight"], "inner_region": s["inner_region_weight"],
+                   "word": s["word_weight"]}
+        loss = sum(weights[k] * v for k, v in losses.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        log.add(image=loss_img.item(), region=loss_reg.item(), word=loss_word.item())
+        log.add(**{k: v.item() for k, v in losses.items()})
     model.eval().to("cpu")
     model.save_pretrained(out_dir)
     preprocess = {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": s["size"]},
