@@ -114,11 +114,12 @@ def _visible(sample):
     return out
 
 
-def _region(sample, rng, grid, patch, sizes=(3, 5), anchor_at="centroid"):
+def _region(sample, rng, grid, patch, sizes, anchor_at):
     """A window of patch tokens on one object: token mask (grid²,) and the objects mostly inside.
 
-    The window's side is drawn from ``sizes`` (inclusive); it is centred on the object's centroid, or, with
-    ``anchor_at="point"``, placed at random so that it holds a random pixel of the object."""
+    The window's side is drawn from ``sizes`` (smallest, largest); ``anchor_at`` is one of :data:`WINDOW_ANCHORS`:
+    ``"centroid"`` centres it on the object, ``"point"`` places it at random so that it holds a random pixel of
+    the object."""
     vis = _visible(sample)
     (_, anchor) = vis[rng.integers(len(vis))]
     ys, xs = np.nonzero(anchor)
