@@ -23,13 +23,14 @@ VARIANTS = {
     "sd vae x2 unet 96/192": {"vae": {"steps": 1400}, "unet": {"channels": (96, 192)}},
     "sd vae x2 unet lpb 2": {"vae": {"steps": 1400}, "unet": {"layers_per_block": 2}},
     "clip shipped": {"clip": {}},
+    "clip 2000 steps": {"clip": {"steps": 2000}},
     "clip 3000 steps": {"clip": {"steps": 3000}},
     "clip colour 0.1": {"clip": {"colour_prob": 0.1}},
-    "clip lr 2e-3": {"clip": {"lr": 2e-3}},
+    "clip lr 1e-3": {"clip": {"lr": 1e-3}},
     "clip patch-mean pooling": {"clip": {"pooling": "patch_mean"}},
     "clip no inner region loss": {"clip": {"inner_region_weight": 0.0}},
     "clip centred 3-5 windows": {"clip": {"window_sizes": (3, 5), "window_anchor": "centroid"}},
-    "clip lr 5e-4": {"clip": {"lr": 5e-4}},
+    "clip lr 4e-3": {"clip": {"lr": 4e-3}},
 }
 
 

@@ -38,16 +38,12 @@ def sd_measured():
     return sd_metrics(load_sd("shapes-sd"))  # the model card's protocol, so test and card agree on every bar
 
 
-NOT_YET = "the shipped model does not meet this bar yet (its model card lists what it measures)"
-
-
 @pytest.mark.slow
 def test_shapes_clip_recognises_shapes(clip_measured):
     assert clip_measured["n_single"] >= 150 and clip_measured["zero_shot_top1"] >= 0.90
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_shapes_clip_knows_which_classes_are_present(clip_measured):
     assert clip_measured["presence_auc_multi"] >= 0.90
 
@@ -64,7 +60,6 @@ def test_shapes_sd_follows_the_colour_of_the_caption(sd_measured):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_shapes_sd_follows_colour_and_shape(sd_measured):
     assert sd_measured["colour_and_shape_rate"] >= 0.75
 

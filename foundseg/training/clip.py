@@ -29,7 +29,7 @@ from .common import LossLog, seed_everything, training_pool, warmup_cosine
 from ..progress import progress_bar
 
 SETTINGS = dict(size=64, patch=8, width=96, vision_layers=4, text_layers=3, heads=4, projection=64,
-                pool=60000, steps=2000, batch=128, lr=1e-3, warmup=100, weight_decay=0.1,
+                pool=60000, steps=2400, batch=128, lr=2e-3, warmup=100, weight_decay=0.1,
                 colour_prob=0.25, region_weight=1.0, inner_region_weight=1.0, word_weight=1.0, pooling="cls",
                 window_sizes=(1, 2), window_anchor="point")
 WINDOW_ANCHORS = ("point", "centroid")
@@ -196,7 +196,7 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
         img = pool_tokens(model, tokens, s["pooling"])
         window = torch.stack([w for w, _ in regions]).float().to(device)
         reg = _window_embeddings(model, tokens, window)
-        ids = tokenizer([c for c, _ in caps] + [c for c, _ in region_caps], padding="max_length", return_tensors="pt").to(device)
+        ids = tokenizer([c for c, _ in caps] + [c for c, _ in region_caps], padding="longest", return_tensors="pt").to(device)
         text = model.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask)
         txt = model.text_projection(text.pooler_output)
         is_word = torch.isin(ids.input_ids, shape_ids)
