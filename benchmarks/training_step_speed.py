@@ -1,6 +1,7 @@
 """One shapes-sd UNet training step (the zoo's batch, latent size and text length), side by side: float32 eager (as
 ``zoo train`` runs) vs bfloat16 autocast vs ``torch.compile`` vs channels-last memory format — whether the
-zoo's CPU training budget could buy more steps from precision or compilation.
+zoo's CPU training budget could buy more steps from precision or compilation — and vs the same UNet without
+self-attention at its first level (16×16 latents), where attention costs most.
 
     python benchmarks/training_step_speed.py
 """
@@ -16,13 +17,16 @@ from foundseg.training.sd import UNET_SETTINGS, VAE_SETTINGS, build_unet, latent
 BATCH, TOKENS, TEXT_WIDTH = UNET_SETTINGS["batch"], MODEL_MAX_LENGTH, CLIP_SETTINGS["width"]
 LATENT = latent_size(VAE_SETTINGS["size"], VAE_SETTINGS["channels"])
 CHANNELS = VAE_SETTINGS["latent_channels"]
-MODES = ("float32", "bfloat16 autocast", "torch.compile", "channels_last")
+MODES = ("float32", "bfloat16 autocast", "torch.compile", "channels_last", "no 16×16 self-attention")
 
 
 def step_seconds(mode: str, repeats: int = 6, warmup: int = 2) -> tuple[float, float]:
     """(median seconds per step after ``warmup`` steps, seconds of the first step) for ``mode``."""
     torch.manual_seed(0)
-    unet = build_unet(LATENT, CHANNELS, TEXT_WIDTH)
+    settings = UNET_SETTINGS
+    if mode == "no 16×16 self-attention":
+        settings = dict(UNET_SETTINGS, only_cross_attention=(True,) + (False,) * (len(UNET_SETTINGS["channels"]) - 1))
+    unet = build_unet(LATENT, CHANNELS, TEXT_WIDTH, settings)
     if mode == "channels_last":
         unet = unet.to(memory_format=torch.channels_last)
     model = torch.compile(unet) if mode == "torch.compile" else unet
@@ -52,7 +56,7 @@ def main():
     for mode in MODES:
         per_step, first = step_seconds(mode)
         base = base or per_step
-        print(f"{mode:>18}: {per_step:.3f} s/step ({per_step / base:.2f}× float32; first step {first:.1f} s)", flush=True)
+        print(f"{mode:>30}: {per_step:.3f} s/step ({per_step / base:.2f}× float32; first step {first:.1f} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,17 @@ import tempfile
 import time
 from pathlib import Path
 
+LEVEL_1 = (True, False, False)  # no self-attention at the UNet's first level (16x16 latents): 1/4 less time a step
 VARIANTS = {
     "sd shipped": {},
-    "sd vae x2": {"vae": {"steps": 1400}},
-    "sd vae x2 lr 2e-3": {"vae": {"steps": 1400, "lr": 2e-3}},
-    "sd vae x3": {"vae": {"steps": 2100}},
-    "sd vae x2 unet lr 1e-3": {"vae": {"steps": 1400}, "unet": {"lr": 1e-3}},
-    "sd vae x2 unet 5000": {"vae": {"steps": 1400}, "unet": {"steps": 5000}},
-    "sd vae x2 unet 96/192": {"vae": {"steps": 1400}, "unet": {"channels": (96, 192)}},
-    "sd vae x2 unet lpb 2": {"vae": {"steps": 1400}, "unet": {"layers_per_block": 2}},
+    "sd shipped seed 1": {"seed": 1},
+    "sd no 16x16 self-attention": {"unet": {"only_cross_attention": LEVEL_1}},
+    "sd no 16x16 self-attention batch 32 4200 steps": {"unet": {"only_cross_attention": LEVEL_1, "batch": 32,
+                                                                "steps": 4200}},
+    "sd no 16x16 self-attention batch 32 4200 steps seed 1": {"seed": 1, "unet": {"only_cross_attention": LEVEL_1,
+                                                                                  "batch": 32, "steps": 4200}},
+    "sd no 16x16 self-attention 2100 steps": {"unet": {"only_cross_attention": LEVEL_1, "steps": 2100}},
+    "sd batch 32 3200 steps": {"unet": {"batch": 32, "steps": 3200}},
     "clip shipped": {"clip": {}},
     "clip 2000 steps": {"clip": {"steps": 2000}},
     "clip 3000 steps": {"clip": {"steps": 3000}},
@@ -44,15 +46,17 @@ def run_variant(name: str, spec: dict, device: str, out: str) -> None:
     from foundseg.training.sd import train_pipeline
 
     torch.set_num_threads(1)
+    seed = spec.get("seed", 0)
     start = time.perf_counter()
     if "clip" in spec:
         with tempfile.TemporaryDirectory() as tmp:
-            log = train_clip(tmp, 0, False, device, **spec["clip"])
+            log = train_clip(tmp, seed, False, device, **spec["clip"])
             result = clip_metrics(load_clip(tmp, device=device), n_images=500)
     else:
-        pipe, log = train_pipeline(resolve("shapes-clip", "clip"), 0, False, spec.get("vae"), spec.get("unet"), device)
+        pipe, log = train_pipeline(resolve("shapes-clip", "clip"), seed, False, spec.get("vae"), spec.get("unet"),
+                                   device)
         pipe.set_progress_bar_config(disable=True)
-        result = dict(sd_metrics(pipe, seeds=1), vae_shape_rate=vae_shape_rate(pipe.vae, 500))
+        result = dict(sd_metrics(pipe, seeds=3), vae_shape_rate=vae_shape_rate(pipe.vae, 500))
     result.update(variant=name, spec=spec, seconds=round(time.perf_counter() - start, 1), device=device)
     (Path(out) / f"{name.replace(' ', '_').replace('/', '-')}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}), flush=True)

@@ -41,6 +41,17 @@ def _inner(s) -> str:
     return f", at the final tokens and (weight {w}) at the tokens entering the last block" if w else ""
 
 
+def _attention(s, latent: int) -> str:
+    """Which UNet levels attend to the image itself, in words (``latent`` is the side of the UNet's input)."""
+    levels = s.get("only_cross_attention", ())  # absent from the logs of models trained before the setting
+    caption_only = [f"{latent >> i}×{latent >> i}" for i, only in enumerate(levels) if only]
+    if not caption_only:
+        return "self- and cross-attention in every block"
+    return (f"cross-attention in every block; self-attention in every block but those at {', '.join(caption_only)}, "
+            f"whose first attention\n  attends to the caption too (`only_cross_attention`) instead of across the "
+            f"{latent * latent} latent pixels, the costliest\n  part of a training step on a CPU")
+
+
 def _best_disc(masks) -> tuple[float, float]:
     """(radius, mean IoU) of the centred disc that overlaps ``masks`` best on average: the strongest trivial baseline."""
     scores = {r: float(np.mean([binary_iou(centred_disc(m.shape, r), m) for m in masks])) for r in DISC_RADII}
@@ -256,7 +267,7 @@ A `diffusers.StableDiffusionPipeline` trained from scratch on the shapes world b
   {_optimiser(vs)},
   {sd_log['vae']['steps']} steps at batch {vs['batch']}, {sd_log['vae']['wall_time_s'] / 60:.1f} min;
   latent scaling factor {pipe.vae.config.scaling_factor:.4f} (1 / std of the latents).
-- UNet: `UNet2DConditionModel`, channels {list(us['channels'])}, cross-attention in every block, {us['heads']} heads,
+- UNet: `UNet2DConditionModel`, channels {list(us['channels'])}, {_attention(us, latent)}, {us['heads']} heads,
   {_params(pipe.unet)} parameters, epsilon objective, {us['caption_dropout']:.0%} caption dropout,
   {_optimiser(us)}, EMA {us['ema_decay']},
   {sd_log['unet']['steps']} steps at batch {us['batch']}, {sd_log['unet']['wall_time_s'] / 60:.1f} min.

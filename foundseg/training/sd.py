@@ -24,8 +24,8 @@ from ..progress import progress_bar
 
 VAE_SETTINGS = dict(size=32, channels=(32, 64), latent_channels=4, pool=60000, steps=900, batch=64, lr=1e-3,
                     warmup=50, kl_weight=1e-6)
-UNET_SETTINGS = dict(channels=(32, 64, 128), layers_per_block=1, heads=4, steps=3600, batch=64, lr=4e-3, warmup=200,
-                     caption_dropout=0.1, ema_decay=0.999)
+UNET_SETTINGS = dict(channels=(32, 64, 128), layers_per_block=1, heads=4, only_cross_attention=(False, False, False),
+                     steps=3600, batch=64, lr=4e-3, warmup=200, caption_dropout=0.1, ema_decay=0.999)
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                    clip_sample=False, steps_offset=1, prediction_type="epsilon")
 """Stable Diffusion's own scheduler settings (``clip_sample=True``, diffusers' default, ruins latent sampling)."""
@@ -87,18 +87,27 @@ def latent_size(image_size: int, block_channels) -> int:
 
 def build_unet(latent_size: int, latent_channels: int, text_width: int, s=UNET_SETTINGS) -> UNet2DConditionModel:
     """The shapes-sd UNet (random weights) for latents of ``latent_size``² × ``latent_channels`` and a text
-    encoder of width ``text_width``; ``s`` holds the architecture entries of :data:`UNET_SETTINGS`.
+    encoder of width ``text_width``; ``s`` holds the architecture entries of :data:`UNET_SETTINGS`
+    (``only_cross_attention``: per level, whether self-attention gives way to a second cross-attention).
 
     >>> unet = build_unet(16, 4, 96)
     >>> unet.config.block_out_channels, unet.config.cross_attention_dim
     ([32, 64, 128], 96)
+
+    Without self-attention at the first level, its first attention attends to the caption instead of across
+    the 16×16 latent pixels:
+
+    >>> unet = build_unet(16, 4, 96, dict(UNET_SETTINGS, only_cross_attention=(True, False, False)))
+    >>> [block.attentions[0].transformer_blocks[0].attn1.is_cross_attention for block in unet.down_blocks]
+    [True, False, False]
     """
     n_blocks = len(s["channels"])
     return UNet2DConditionModel(
         sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels,
         down_block_types=["CrossAttnDownBlock2D"] * n_blocks, up_block_types=["CrossAttnUpBlock2D"] * n_blocks,
         block_out_channels=list(s["channels"]), layers_per_block=s["layers_per_block"],
-        cross_attention_dim=text_width, attention_head_dim=s["heads"], norm_num_groups=32)
+        cross_attention_dim=text_width, attention_head_dim=s["heads"], norm_num_groups=32,
+        only_cross_attention=list(s["only_cross_attention"]))
 
 
 def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, progress: bool = True, device="cpu",
