@@ -176,7 +176,7 @@ def train_sd(out_dir, clip_dir, seed: int = 0, progress: bool = True, vae_overri
     ``vae_overrides`` and ``unet_overrides`` replace entries of :data:`VAE_SETTINGS` and
     :data:`UNET_SETTINGS`; ``device`` is where training runs. Returns ``{"vae": log, "unet": log}``.
 
-    With the default settings this takes about 45 minutes on two CPU cores (VAE about 8, UNet about 36).
+    With the default settings this took about 47 minutes on two CPU cores (VAE 8, UNet 37).
     A tiny run, for illustration:
 
     >>> logs = train_sd("tiny-zoo/shapes-sd", "tiny-zoo/shapes-clip", progress=False,
