@@ -1,10 +1,12 @@
 """One shapes-sd UNet training step (the zoo's batch, latent size and text length), side by side: float32 eager (as
 ``zoo train`` runs) vs bfloat16 autocast vs ``torch.compile`` vs channels-last memory format — whether the
-zoo's CPU training budget could buy more steps from precision or compilation — and vs the same UNet without
-self-attention at its first level (16×16 latents), where attention costs most.
+zoo's CPU training budget could buy more steps from precision or compilation — and vs the same UNet with four
+narrower heads at every level (its earlier setting) or without self-attention at its first level (16×16
+latents), where attention costs most.
 
     python benchmarks/training_step_speed.py
 """
+import statistics
 import time
 
 import torch
@@ -17,13 +19,16 @@ from foundseg.training.sd import UNET_SETTINGS, VAE_SETTINGS, build_unet, latent
 BATCH, TOKENS, TEXT_WIDTH = UNET_SETTINGS["batch"], MODEL_MAX_LENGTH, CLIP_SETTINGS["width"]
 LATENT = latent_size(VAE_SETTINGS["size"], VAE_SETTINGS["channels"])
 CHANNELS = VAE_SETTINGS["latent_channels"]
-MODES = ("float32", "bfloat16 autocast", "torch.compile", "channels_last", "no 16×16 self-attention")
+MODES = ("float32", "bfloat16 autocast", "torch.compile", "channels_last", "4 heads per level",
+         "no 16×16 self-attention")
 
 
-def step_seconds(mode: str, repeats: int = 6, warmup: int = 2) -> tuple[float, float]:
-    """(median seconds per step after ``warmup`` steps, seconds of the first step) for ``mode``."""
+def stepper(mode: str):
+    """A function that runs one training step of ``mode`` and returns its seconds."""
     torch.manual_seed(0)
     settings = UNET_SETTINGS
+    if mode == "4 heads per level":
+        settings = dict(UNET_SETTINGS, heads=4)
     if mode == "no 16×16 self-attention":
         settings = dict(UNET_SETTINGS, only_cross_attention=(True,) + (False,) * (len(UNET_SETTINGS["channels"]) - 1))
     unet = build_unet(LATENT, CHANNELS, TEXT_WIDTH, settings)
@@ -36,8 +41,8 @@ def step_seconds(mode: str, repeats: int = 6, warmup: int = 2) -> tuple[float, f
         x = x.to(memory_format=torch.channels_last)
     text = torch.randn(BATCH, TOKENS, TEXT_WIDTH)
     t = torch.randint(0, 1000, (BATCH,))
-    times = []
-    for _ in range(warmup + repeats):
+
+    def step() -> float:
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bfloat16 autocast"):
             pred = model(x, t, encoder_hidden_states=text).sample
@@ -45,18 +50,25 @@ def step_seconds(mode: str, repeats: int = 6, warmup: int = 2) -> tuple[float, f
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - start)
-    return sorted(times[warmup:])[repeats // 2], times[0]
+        return time.perf_counter() - start
+    return step
 
 
-def main():
+def main(rounds: int = 10, warmup: int = 2):
+    """Steps of every mode interleaved round by round, so that a CPU whose speed drifts during the run slows
+    every mode alike; each mode's time is the median of its ``rounds`` steps after ``warmup``."""
     torch.set_num_threads(2)
-    base = None
-    print(f"shapes-sd UNet {UNET_SETTINGS['channels']}, batch {BATCH}, {LATENT}×{LATENT} latents, 2 threads")
-    for mode in MODES:
-        per_step, first = step_seconds(mode)
-        base = base or per_step
-        print(f"{mode:>30}: {per_step:.3f} s/step ({per_step / base:.2f}× float32; first step {first:.1f} s)", flush=True)
+    print(f"shapes-sd UNet {UNET_SETTINGS['channels']}, batch {BATCH}, {LATENT}×{LATENT} latents, 2 threads, "
+          f"{rounds} interleaved rounds")
+    steps = {mode: stepper(mode) for mode in MODES}
+    times = {mode: [] for mode in MODES}
+    for _ in range(warmup + rounds):
+        for mode, step in steps.items():
+            times[mode].append(step())
+    base = statistics.median(times["float32"][warmup:])
+    for mode, seconds in times.items():
+        per_step = statistics.median(seconds[warmup:])
+        print(f"{mode:>30}: {per_step:.3f} s/step ({per_step / base:.2f}× float32; first step {seconds[0]:.1f} s)")
 
 
 if __name__ == "__main__":

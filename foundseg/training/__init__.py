@@ -34,7 +34,9 @@ def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None
     temporary directory first and replaces ``out_dir / name`` only when finished. Returns the logs by model
     name, with ``total_wall_time_s``.
 
-    The full run (default settings) took 61 minutes on two CPU cores. A tiny run, for illustration:
+    The full run (default settings) takes about 52 minutes on two CPU cores (estimated from a timed run of
+    61 minutes with the UNet's earlier, slower heads) and about 80 on a slower machine of the same kind.
+    A tiny run, for illustration:
 
     >>> logs = train_zoo("tiny-zoo", progress=False, clip=dict(steps=3, pool=300, batch=16),
     ...                  vae=dict(steps=3, pool=300, batch=8), unet=dict(steps=3, batch=8))  # doctest: +SKIP

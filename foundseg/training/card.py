@@ -52,6 +52,13 @@ def _attention(s, latent: int) -> str:
             f"{latent * latent} latent pixels, the costliest\n  part of a training step on a CPU")
 
 
+def _heads(s) -> str:
+    """The UNet's attention heads per level and their width, in words."""
+    heads = s["heads"] if isinstance(s["heads"], (list, tuple)) else [s["heads"]] * len(s["channels"])
+    widths = sorted({c // h for c, h in zip(s["channels"], heads)})
+    return f"{'/'.join(map(str, heads))} attention heads per level ({'/'.join(map(str, widths))} channels wide)"
+
+
 def _best_disc(masks) -> tuple[float, float]:
     """(radius, mean IoU) of the centred disc that overlaps ``masks`` best on average: the strongest trivial baseline."""
     scores = {r: float(np.mean([binary_iou(centred_disc(m.shape, r), m) for m in masks])) for r in DISC_RADII}
@@ -267,7 +274,8 @@ A `diffusers.StableDiffusionPipeline` trained from scratch on the shapes world b
   {_optimiser(vs)},
   {sd_log['vae']['steps']} steps at batch {vs['batch']}, {sd_log['vae']['wall_time_s'] / 60:.1f} min;
   latent scaling factor {pipe.vae.config.scaling_factor:.4f} (1 / std of the latents).
-- UNet: `UNet2DConditionModel`, channels {list(us['channels'])}, {_attention(us, latent)}, {us['heads']} heads,
+- UNet: `UNet2DConditionModel`, channels {list(us['channels'])}, {_attention(us, latent)},
+  {_heads(us)},
   {_params(pipe.unet)} parameters, epsilon objective, {us['caption_dropout']:.0%} caption dropout,
   {_optimiser(us)}, EMA {us['ema_decay']},
   {sd_log['unet']['steps']} steps at batch {us['batch']}, {sd_log['unet']['wall_time_s'] / 60:.1f} min.
