@@ -53,7 +53,13 @@ def _attention(s, latent: int) -> str:
 
 
 def _heads(s) -> str:
-    """The UNet's attention heads per level and their width, in words."""
+    """The UNet's attention heads per level and their width, in words (``heads``: one count or one per level).
+
+    >>> _heads(dict(channels=(32, 64, 128), heads=(1, 2, 4)))
+    '1/2/4 attention heads per level (32 channels wide)'
+    >>> _heads(dict(channels=(32, 64, 128), heads=4))
+    '4/4/4 attention heads per level (8/16/32 channels wide)'
+    """
     heads = s["heads"] if isinstance(s["heads"], (list, tuple)) else [s["heads"]] * len(s["channels"])
     widths = sorted({c // h for c, h in zip(s["channels"], heads)})
     return f"{'/'.join(map(str, heads))} attention heads per level ({'/'.join(map(str, widths))} channels wide)"
