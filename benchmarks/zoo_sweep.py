@@ -16,9 +16,13 @@ import time
 from pathlib import Path
 
 LEVEL_1 = (True, False, False)  # no self-attention at the UNet's first level (16x16 latents), its costliest attention
+F4_VAE = {"channels": (32, 64, 64), "latent_channels": 16, "mid_attention": False, "lr": 2e-3, "steps": 1800}
 VARIANTS = {
     "sd shipped": {},
     "sd shipped seed 1": {"seed": 1},
+    "sd f=4 VAE, 8x8x16 latents": {"vae": F4_VAE},
+    "sd VAE without mid-block attention": {"vae": {"mid_attention": False}},
+    "sd 3000 unet steps": {"unet": {"steps": 3000}},
     "sd 4 heads per level": {"unet": {"heads": 4}},
     "sd no 16x16 self-attention": {"unet": {"only_cross_attention": LEVEL_1}},
     "sd no 16x16 self-attention batch 32 4200 steps": {"unet": {"only_cross_attention": LEVEL_1, "batch": 32,

@@ -22,8 +22,12 @@ from ..diffusion.capture import to_unit_range
 from .common import LossLog, seed_everything, training_pool, warmup_cosine
 from ..progress import progress_bar
 
-VAE_SETTINGS = dict(size=32, channels=(32, 64), latent_channels=4, pool=60000, steps=900, batch=64, lr=1e-3,
-                    warmup=50, kl_weight=1e-6)
+VAE_SETTINGS = dict(size=32, channels=(32, 64), latent_channels=4, mid_attention=True, pool=60000, steps=900,
+                    batch=64, lr=1e-3, warmup=50, kl_weight=1e-6)
+"""``mid_attention``: attention over the latents in the encoder's and decoder's mid blocks (diffusers' default).
+Without it a step took 0.81 times as long and the round-trip shape rate was 0.811 instead of 0.813; an f = 4 VAE
+with 16 latent channels (8×8 latents, a UNet step a third as long) reached 0.816, but a UNet trained on its
+latents drew the captioned shape no more often than chance (0.146)."""
 UNET_SETTINGS = dict(channels=(32, 64, 128), layers_per_block=1, heads=(1, 2, 4),
                      only_cross_attention=(False, False, False), steps=3600, batch=64, lr=4e-3, warmup=200,
                      caption_dropout=0.1, ema_decay=0.999)
@@ -34,6 +38,20 @@ SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
 """Stable Diffusion's own scheduler settings (``clip_sample=True``, diffusers' default, ruins latent sampling)."""
 
 
+def build_vae(s=VAE_SETTINGS) -> AutoencoderKL:
+    """The shapes-sd autoencoder (random weights); ``s`` holds the architecture entries of :data:`VAE_SETTINGS`.
+
+    >>> vae = build_vae()
+    >>> vae.config.latent_channels, vae.encode(torch.zeros(1, 3, 32, 32)).latent_dist.mean.shape[-1]
+    (4, 16)
+    """
+    n_blocks = len(s["channels"])
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * n_blocks,
+                         up_block_types=["UpDecoderBlock2D"] * n_blocks, block_out_channels=list(s["channels"]),
+                         layers_per_block=1, latent_channels=s["latent_channels"], norm_num_groups=16,
+                         mid_block_add_attention=s["mid_attention"], sample_size=s["size"])
+
+
 def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, device="cpu", **overrides):
     """Train the autoencoder on ``images``; returns the model (with its latent scaling factor set) and the log.
 
@@ -41,11 +59,7 @@ def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, device="
     """
     s = dict(VAE_SETTINGS, **overrides)
     gen = seed_everything(seed)
-    n_blocks = len(s["channels"])
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * n_blocks,
-                        up_block_types=["UpDecoderBlock2D"] * n_blocks, block_out_channels=list(s["channels"]),
-                        layers_per_block=1, latent_channels=s["latent_channels"], norm_num_groups=16,
-                        sample_size=s["size"]).to(device)
+    vae = build_vae(s).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=s["lr"], weight_decay=0.0)
     sched = warmup_cosine(opt, s["warmup"], s["steps"])
     log = LossLog("vae")
