@@ -3,7 +3,9 @@
 The UNet: float32 eager (as ``zoo train`` runs) vs bfloat16 autocast vs ``torch.compile`` vs channels-last
 memory format — whether the zoo's CPU budget could buy more steps from precision or compilation — and vs its
 earlier four narrower heads at every level, vs no self-attention at its first level (16×16 latents), where
-attention costs most, and vs 8×8×16 latents (an f = 4 VAE with 16 latent channels) instead of 16×16×4. The VAE: as shipped vs without attention over the latents in its mid blocks.
+attention costs most, and vs 8×8×16 latents (an f = 4 VAE with 16 latent channels) instead of 16×16×4.
+The VAE (its training loss as ``zoo train`` computes it): as shipped vs without attention over the latents in
+its mid blocks.
 
     python benchmarks/training_step_speed.py
 """
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 
 from foundseg.data.vocab import MODEL_MAX_LENGTH
 from foundseg.training.clip import SETTINGS as CLIP_SETTINGS
-from foundseg.training.sd import UNET_SETTINGS, VAE_SETTINGS, build_unet, build_vae, latent_size
+from foundseg.training.sd import UNET_SETTINGS, VAE_SETTINGS, build_unet, build_vae, latent_size, vae_losses
 
 BATCH, TOKENS, TEXT_WIDTH = UNET_SETTINGS["batch"], MODEL_MAX_LENGTH, CLIP_SETTINGS["width"]
 LATENT = latent_size(VAE_SETTINGS["size"], VAE_SETTINGS["channels"])
@@ -63,12 +65,12 @@ def vae_stepper(mode: str):
     vae = build_vae(dict(VAE_SETTINGS, mid_attention=mode == "VAE"))
     opt = torch.optim.AdamW(vae.parameters(), lr=VAE_SETTINGS["lr"])
     x = torch.rand(VAE_SETTINGS["batch"], 3, VAE_SETTINGS["size"], VAE_SETTINGS["size"]) * 2 - 1
+    gen = torch.Generator().manual_seed(0)
 
     def step() -> float:
         start = time.perf_counter()
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample()).sample
-        loss = F.l1_loss(recon, x) + VAE_SETTINGS["kl_weight"] * posterior.kl().mean()
+        rec, kl = vae_losses(vae, x, gen)
+        loss = rec + VAE_SETTINGS["kl_weight"] * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

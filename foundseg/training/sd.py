@@ -52,6 +52,15 @@ def build_vae(s=VAE_SETTINGS) -> AutoencoderKL:
                          mid_block_add_attention=s["mid_attention"], sample_size=s["size"])
 
 
+def vae_losses(vae: AutoencoderKL, x: torch.Tensor, gen: torch.Generator):
+    """The autoencoder's training losses on images ``x`` in [-1, 1]: the L1 reconstruction error of a latent
+    sampled with the CPU generator ``gen``, and the KL term per image number."""
+    posterior = vae.encode(x).latent_dist
+    z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen).to(x.device)
+    kl = posterior.kl().mean() / x[0].numel()
+    return F.l1_loss(vae.decode(z).sample, x), kl
+
+
 def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, device="cpu", **overrides):
     """Train the autoencoder on ``images``; returns the model (with its latent scaling factor set) and the log.
 
@@ -66,11 +75,7 @@ def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, device="
     vae.train()
     for _ in progress_bar(range(s["steps"]), "shapes-sd vae", progress):
         x = to_unit_range(images[torch.randint(len(images), (s["batch"],), generator=gen).numpy()]).to(device)
-        posterior = vae.encode(x).latent_dist
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen).to(device)
-        recon = vae.decode(z).sample
-        rec = F.l1_loss(recon, x)
-        kl = posterior.kl().mean() / x[0].numel()
+        rec, kl = vae_losses(vae, x, gen)
         loss = rec + s["kl_weight"] * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
