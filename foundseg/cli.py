@@ -28,6 +28,13 @@ def _device(args) -> str:
     return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _load_sd(name, device):
+    """The pipeline in the scale's dtype for ``device`` (float16 on CUDA at full scale)."""
+    from .models import current_scale, load_sd
+
+    return load_sd(name, device=device, dtype=current_scale().sd_dtype(device))
+
+
 def _zoo_card(args) -> None:
     from .training import write_cards
 
@@ -59,16 +66,25 @@ def _save_maps_png(path: Path, image, maps, titles) -> None:
     matplotlib.pyplot.close(fig)
 
 
+def _photo(path, name: str, short_side: int, multiple: int, size=None):
+    """The image at ``path`` resized to ``size`` (h, w), or with its shorter side at the model's ``short_side``."""
+    from .data import load_image
+    from .data.images import fit_size, resize_image
+
+    image = load_image(path, name)
+    return resize_image(image, size or fit_size(image.shape, short_side, multiple, name))
+
+
 def _cam(args) -> None:
     import numpy as np
 
     from .clip import SHAPES_BACKGROUND, dense_clip, gradcam
-    from .data import load_image
     from .models import load_clip
 
     out = _out_dir(args, ["cam.png", "cam.npz", "cam.json"])
-    image = load_image(args.image, "IMAGE")
     clip = load_clip(args.model, device=_device(args))
+    vision = clip.model.config.vision_config
+    image = _photo(args.image, "IMAGE", vision.image_size, vision.patch_size)
     fn = dense_clip if args.dense else gradcam
     kwargs = {} if args.dense else {"background": SHAPES_BACKGROUND if args.background else None}
     result = fn(clip, image, args.classes, **kwargs)
@@ -84,15 +100,15 @@ def _attention(args) -> None:
     import numpy as np
     import torch.nn.functional as F
 
-    from .data import load_image
     from .diffusion import generate, renoise_attention
-    from .models import load_sd
+    from .diffusion.capture import latent_multiple, native_size
 
     out = _out_dir(args, ["attention.png", "attention.npz", "attention.json"])
-    pipe = load_sd(args.model, device=_device(args))
+    pipe = _load_sd(args.model, _device(args))
     if args.image:
-        image = load_image(args.image, "--image")
-        maps = renoise_attention(pipe, image, args.prompt, args.word, t=None if args.t < 0 else args.t, seed=args.seed)
+        image = _photo(args.image, "--image", native_size(pipe), latent_multiple(pipe), args.size)
+        maps = renoise_attention(pipe, image, args.prompt, args.word, t=None if args.t < 0 else args.t, seed=args.seed,
+                                 size=image.shape[:2])
     else:
         g = generate(pipe, args.prompt, args.word, num_inference_steps=args.steps, seed=args.seed)
         image, maps = g.image, g.maps
@@ -114,15 +130,14 @@ def _attention(args) -> None:
 def _features(args) -> None:
     import numpy as np
 
-    from .data import load_image
     from .diffusion import cluster_features, extract_features, output_layers
-    from .models import load_sd
+    from .diffusion.capture import latent_multiple, native_size
 
     out = _out_dir(args, ["features.npz", "clusters.png"])
-    image = load_image(args.image, "IMAGE")
-    pipe = load_sd(args.model, device=_device(args))
+    pipe = _load_sd(args.model, _device(args))
+    image = _photo(args.image, "IMAGE", native_size(pipe), latent_multiple(pipe), args.size)
     last = args.last or min(6, len(output_layers(pipe.unet)))
-    feats = extract_features(pipe, image, t=None if args.t < 0 else args.t, last=last)
+    feats = extract_features(pipe, image, t=None if args.t < 0 else args.t, last=last, size=image.shape[:2])
     labels = cluster_features(feats, args.k, size=image.shape[:2]).cpu().numpy()
     np.savez_compressed(out / "features.npz", features=feats.cpu().numpy(), clusters=labels)
     from PIL import Image
@@ -213,13 +228,15 @@ def _ablate(args) -> None:
     import csv
 
     from .eval.ablation import run_ablation, summarise
-    from .models import load_clip, load_sd
+    from .models import current_scale, load_clip
 
     rows = _ablation_rows(args)
     out = _out_dir(args, ["ablation.csv", "ablation.json"])
     device = _device(args)
-    results = run_ablation(load_sd(args.sd_model, device=device), load_clip(args.model, device=device), rows,
-                           args.n_train, args.n_test, tuple(range(args.seeds)), args.steps, args.cache, args.image_size)
+    s = current_scale()
+    results = run_ablation(_load_sd(args.sd_model, device), load_clip(args.model, device=device), rows,
+                           args.n_train, args.n_test, tuple(range(args.seeds)), args.steps, args.cache, args.image_size,
+                           feature_batch=s.feature_batch, captioner_batch=s.captioner_batch)
     table = summarise(results)
     with open(out / "ablation.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
@@ -233,7 +250,11 @@ def _ablate(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="foundseg", description="CLIP and Stable Diffusion for dense recognition.")
+    from .models.scale import current_scale
+
+    scale = current_scale()  # FOUNDSEG_SCALE and its overrides pick every default below
+    parser = argparse.ArgumentParser(prog="foundseg", description="CLIP and Stable Diffusion for dense recognition.",
+                                     epilog=f"Defaults follow FOUNDSEG_SCALE (now {scale.name!r}).")
     sub = parser.add_subparsers(dest="command", required=True)
     zoo = sub.add_parser("zoo", help="the shapes-world model zoo").add_subparsers(dest="action", required=True)
     default_out = str(Path(__file__).parent / "models" / "zoo")
@@ -263,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--classes", nargs="+", required=True)
     cam.add_argument("--dense", action="store_true", help="dense CLIP (MaskCLIP) instead of Grad-CAM")
     cam.add_argument("--background", action="store_true", help="CLIP-ES softmax over classes + background prompts")
-    common(cam, "shapes-clip")
+    common(cam, scale.clip_model)
     cam.set_defaults(func=_cam)
 
     att = sub.add_parser("attention", help="cross-attention maps of words: while generating, or --image re-noised once")
@@ -273,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--t", type=int, default=0, help="timestep of the single noising (-1: no noise)")
     att.add_argument("--steps", type=int, default=25, help="denoising steps when generating")
     att.add_argument("--seed", type=int, default=0)
-    common(att, "shapes-sd")
+    att.add_argument("--size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                     help="--image is resized to this many pixels (default: its shorter side to the model's resolution)")
+    common(att, scale.sd_model)
     att.set_defaults(func=_attention)
 
     feat = sub.add_parser("features", help="UNet features of an image noised once, and their k-means clusters")
@@ -282,7 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--last", type=int, help="number of last output-side layers averaged "
                       "(default 6 as in the paper, or all of them if the UNet has fewer)")
     feat.add_argument("--k", type=int, default=4, help="k-means clusters")
-    common(feat, "shapes-sd")
+    feat.add_argument("--size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                      help="the image is resized to this many pixels (default: its shorter side to the model's resolution)")
+    common(feat, scale.sd_model)
     feat.set_defaults(func=_features)
 
     ev = sub.add_parser("eval", help="mIoU of a method over a dataset (run under `accelerate launch` to shard)")
@@ -298,20 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--image-suffix", default=".jpg")
     ev.add_argument("--label-suffix", default=".png")
     ev.add_argument("--limit", type=int, help="evaluate the first N images only")
-    common(ev, "shapes-clip", device=False)  # accelerate places each process
+    common(ev, scale.clip_model, device=False)  # accelerate places each process
     ev.set_defaults(func=_eval)
 
     ab = sub.add_parser("ablate", help="the ODISE mini-ablation: any rows, from flags or a YAML/JSON config")
     ab.add_argument("--rows", nargs="+", default=["all"], help="row names (default: all built-in rows)")
     ab.add_argument("--config", help="YAML/JSON file: {rows: {name: {OdiseConfig fields} or 'clip'}}")
-    ab.add_argument("--n-train", type=int, default=1500)
-    ab.add_argument("--n-test", type=int, default=500)
-    ab.add_argument("--seeds", type=int, default=3, help="head trainings per row (seeds 0..N-1)")
-    ab.add_argument("--steps", type=int, default=300, help="head training steps")
-    ab.add_argument("--image-size", type=int, default=32, help="shapes-world image size fed to the SD pipeline")
+    ab.add_argument("--n-train", type=int, default=scale.count("ablation_train"))
+    ab.add_argument("--n-test", type=int, default=scale.count("ablation_test"))
+    ab.add_argument("--seeds", type=int, default=scale.count("ablation_seeds"), help="head trainings per row (seeds 0..N-1)")
+    ab.add_argument("--steps", type=int, default=scale.count("head_steps"), help="head training steps")
+    ab.add_argument("--image-size", type=int, default=scale.sd_size, help="shapes-world image size fed to the SD pipeline")
     ab.add_argument("--cache", default=".foundseg-cache/odise", help="feature cache directory")
-    ab.add_argument("--sd-model", default="shapes-sd")
-    common(ab, "shapes-clip")
+    ab.add_argument("--sd-model", default=scale.sd_model)
+    common(ab, scale.clip_model)
     ab.set_defaults(func=_ablate)
     return parser
 

@@ -131,7 +131,7 @@ def test_renoise_options_and_denoising(pipe):
 def test_real_sd15_architecture(tmp_path):
     pipe = load_sd(str(save_random_sd(tmp_path / "sd15")))
     image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)  # 8x8 latents
-    maps = renoise_attention(pipe, image, "a red circle", ["circle"], t=100)
+    maps = renoise_attention(pipe, image, "a red circle", ["circle"], t=100, size=(64, 64))
     res = maps.resolutions
     assert len(res) == 16
     count = {r: sum(v == r for v in res.values()) for r in set(res.values())}
@@ -139,13 +139,20 @@ def test_real_sd15_architecture(tmp_path):
     assert pipe.unet.attn_processors.keys() == dict(pipe.unet.attn_processors).keys()
 
 
+def test_a_huge_photo_is_encoded_at_the_pipelines_own_size(pipe):
+    photo = np.random.default_rng(0).integers(0, 256, (8000, 8000, 3), dtype=np.uint8)
+    assert encode_image(pipe, photo).shape == (1, 4, 8, 8)  # 32 px, the tiny pipeline's own resolution
+
+
 def test_bad_input(pipe):
     with pytest.raises(ValueError, match="prompt is .* tokens long"):
         token_indices(pipe.tokenizer, " ".join(["circle"] * 40), ["circle"])
     with pytest.raises(ValueError, match="prompt must be"):
         token_indices(pipe.tokenizer, "", ["circle"])
-    with pytest.raises(ValueError, match="size must be multiples of 8"):
+    with pytest.raises(ValueError, match="size must be positive multiples of 8"):
         encode_image(pipe, np.zeros((32, 32, 3), np.uint8), size=(30, 30))
+    with pytest.raises(ValueError, match="image: a 32x8000 image .* crop it first or give the size"):
+        encode_image(pipe, np.zeros((32, 8000, 3), np.uint8))
     with pytest.raises(ValueError, match="image must have shape"):
         renoise_attention(pipe, np.zeros((32, 32, 2), np.uint8), "a red circle", ["circle"])
     from diffusers import UNet2DModel

@@ -91,3 +91,13 @@ def test_two_processes_give_exactly_the_single_process_metrics(tmp_path, tiny_cl
     assert b["processes"] == 2 and a["processes"] == 1
     for key in ("mIoU", "fwIoU", "mAcc", "pAcc", "per_class", "images"):
         assert json.dumps(a[key]) == json.dumps(b[key]), key  # NaN (classes absent here) compare as text
+
+
+def test_a_huge_photo_is_resized_to_the_models_input(tmp_path, tiny_clip_dir, tiny_sd_dir):
+    photo = tmp_path / "huge.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (8000, 8000, 3), dtype=np.uint8)).save(photo)
+    assert main(["cam", str(photo), "--classes", "circle", "--model", str(tiny_clip_dir), "--out", str(tmp_path / "c")]) == 0
+    assert np.load(tmp_path / "c" / "cam.npz")["maps"].shape == (1, 32, 32)  # the tiny CLIP's 32 px input
+    assert main(["attention", "--prompt", "a red circle", "--word", "circle", "--image", str(photo), "--size", "64", "48",
+                 "--model", str(tiny_sd_dir), "--out", str(tmp_path / "a")]) == 0
+    assert np.load(tmp_path / "a" / "attention.npz")["mean"].shape == (1, 64, 48)

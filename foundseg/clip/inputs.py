@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.images import load_image
+from ..data.images import fit_size, load_image, shrink
 from ..models.clip_embeddings import pixel_values
 
 
@@ -24,7 +24,8 @@ def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Te
     """Normalised pixels (1, 3, h, w) for ``model`` and the image's own (H, W).
 
     The shorter side is resized to ``input_size`` (default: the model's training
-    size) keeping the aspect ratio; both sides are rounded to whole patches.
+    size) keeping the aspect ratio; both sides are rounded to whole patches. A photo of any size works: a huge
+    one is first reduced on its uint8 pixels (:func:`foundseg.data.images.shrink`).
     """
     arr = load_image(image, "image")
     vision = model.config.vision_config
@@ -35,9 +36,8 @@ def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Te
     h, w = arr.shape[:2]
     if min(h, w) < patch:
         raise ValueError(f"image of {h}x{w} px is smaller than one {patch} px patch")
-    ratio = target / min(h, w)
-    size = (max(patch, round(h * ratio / patch) * patch), max(patch, round(w * ratio / patch) * patch))
-    x = pixel_values(arr, device=model.device, dtype=model.dtype)
+    size = fit_size(arr.shape, target, patch, "image")
+    x = pixel_values(shrink(arr, size), device=model.device, dtype=model.dtype)
     if size != (h, w):
         x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
     return x, (h, w)

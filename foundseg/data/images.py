@@ -81,3 +81,52 @@ def load_image(image, name: str = "image") -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
     return arr
+
+
+def fit_size(shape, short_side: int, multiple: int, name: str = "image", limit: int = 4) -> tuple[int, int]:
+    """(height, width) for an image of ``shape`` (H, W, ...) with its shorter side at ``short_side`` pixels,
+    aspect kept, each side rounded to a multiple of ``multiple``.
+
+    A very elongated image would become more than ``limit`` times the pixels of a ``short_side`` square: that
+    raises a ``ValueError`` naming ``name`` before anything is allocated.
+
+    >>> fit_size((8000, 8000, 3), 224, 16), fit_size((300, 451), 512, 64)
+    ((224, 224), (512, 768))
+    >>> fit_size((100, 8000), 224, 16)
+    Traceback (most recent call last):
+    ...
+    ValueError: image: a 100x8000 image with its shorter side resized to 224 px would be 224x17920 px, more than 4x the model's 224x224 input; crop it first or give the size explicitly
+    """
+    h, w = shape[:2]
+    ratio = short_side / min(h, w)
+    size = (max(multiple, round(h * ratio / multiple) * multiple), max(multiple, round(w * ratio / multiple) * multiple))
+    if size[0] * size[1] > limit * short_side ** 2:
+        raise ValueError(f"{name}: a {h}x{w} image with its shorter side resized to {short_side} px would be "
+                         f"{size[0]}x{size[1]} px, more than {limit}x the model's {short_side}x{short_side} input; "
+                         "crop it first or give the size explicitly")
+    return size
+
+
+def shrink(image: np.ndarray, size) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 box-averaged by a whole factor while it stays at least twice ``size`` (h, w), so
+    that a huge photo never reaches float tensors at full size; the exact resize is left to the caller.
+
+    >>> shrink(np.zeros((8000, 6000, 3), np.uint8), (224, 224)).shape
+    (616, 462, 3)
+    >>> shrink(np.zeros((32, 32, 3), np.uint8), (32, 32)).shape  # already small: unchanged
+    (32, 32, 3)
+    """
+    factor = int(min(image.shape[0] / size[0], image.shape[1] / size[1]) // 2)
+    return np.array(Image.fromarray(image).reduce(factor)) if factor >= 2 else image
+
+
+def resize_image(image: np.ndarray, size) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 resized to ``size`` (h, w) with bicubic filtering (huge photos reduced first).
+
+    >>> resize_image(np.zeros((8000, 6000, 3), np.uint8), (224, 168)).shape
+    (224, 168, 3)
+    """
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    return np.array(Image.fromarray(shrink(image, size)).resize((w, h), Image.BICUBIC))

@@ -103,10 +103,11 @@ def build_merges(words=WORDS) -> list[tuple[str, str]]:
     return merges
 
 
-def write_tokenizer(directory) -> Path:
+def write_tokenizer(directory, model_max_length: int = MODEL_MAX_LENGTH) -> Path:
     """Write a CLIP tokenizer for the shapes world into ``directory`` and return it.
 
     ``directory`` (a path) is created if needed; existing tokenizer files in it are overwritten.
+    ``model_max_length`` is the context the text encoder reads (32 in the shapes world, 77 in real CLIP).
 
     >>> import tempfile
     >>> from transformers import CLIPTokenizer
@@ -125,7 +126,7 @@ def write_tokenizer(directory) -> Path:
     lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
     (directory / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = {
-        "tokenizer_class": "CLIPTokenizer", "model_max_length": MODEL_MAX_LENGTH,
+        "tokenizer_class": "CLIPTokenizer", "model_max_length": model_max_length,
         "bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS,
         "do_lower_case": True, "clean_up_tokenization_spaces": False,
     }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data.images import load_image
+from ..data.images import fit_size, load_image, shrink
 from .attention import AttentionMaps, CrossAttentionRecorder
 from .tokens import token_indices
 
@@ -70,17 +70,28 @@ def generate(pipe, prompt: str, words, *, steps=-1, layers=None, resolutions=Non
     return Generation(image, rec.result())
 
 
-def _latent_multiple(pipe) -> int:
+def native_size(pipe) -> int:
+    """The side in pixels a pipeline was trained at: the UNet's sample size times the VAE's downsampling.
+
+    >>> from foundseg.models import load_sd
+    >>> native_size(load_sd("shapes-sd"))
+    32
+    """
+    return pipe.unet.config.sample_size * pipe.vae_scale_factor
+
+
+def latent_multiple(pipe) -> int:
     return pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
 
 
 @torch.no_grad()
 def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """VAE latents (1, C, h, w), scaled as the UNet expects, of ``image`` resized to ``size`` (default: its own
-    size rounded to what the UNet accepts).
+    """VAE latents (1, C, h, w), scaled as the UNet expects, of ``image`` resized to ``size``.
 
     ``image`` is anything :func:`foundseg.data.load_image` reads (an (H, W, 3) uint8 array, a path, a
-    PIL image, ...); ``size`` is (height, width) in pixels, multiples of what the UNet accepts.
+    PIL image, ...), of any size; ``size`` is (height, width) in pixels, multiples of what the UNet accepts.
+    By default the shorter side goes to the pipeline's own resolution (512 px for Stable Diffusion 1.5, 32 for
+    shapes-sd), the aspect kept (see :func:`foundseg.data.images.fit_size`).
 
     >>> import numpy as np
     >>> from foundseg.models import load_sd
@@ -88,14 +99,15 @@ def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tens
     >>> pipe = load_sd("shapes-sd")
     >>> encode_image(pipe, sample("test", 0).image).shape
     torch.Size([1, 4, 16, 16])
-    >>> encode_image(pipe, np.zeros((20, 30, 3), np.uint8)).shape  # rounded to 16 x 32 pixels
-    torch.Size([1, 4, 8, 16])
+    >>> encode_image(pipe, np.zeros((20, 30, 3), np.uint8)).shape  # resized to 32 x 48 pixels
+    torch.Size([1, 4, 16, 24])
     """
     arr = load_image(image, "image")
-    m = _latent_multiple(pipe)
-    h, w = size or (max(m, round(arr.shape[0] / m) * m), max(m, round(arr.shape[1] / m) * m))
-    if h % m or w % m:
-        raise ValueError(f"size must be multiples of {m} for this pipeline, got {(h, w)}")
+    m = latent_multiple(pipe)
+    h, w = size or fit_size(arr.shape, native_size(pipe), m, "image")
+    if h % m or w % m or h < m or w < m:
+        raise ValueError(f"size must be positive multiples of {m} for this pipeline, got {(h, w)}")
+    arr = shrink(arr, (h, w))
     x = to_unit_range(arr[None])
     if (h, w) != arr.shape[:2]:
         x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -100,6 +101,28 @@ class ImplicitCaptioner(nn.Module):
         return null_text.expand(len(image_embeds), -1, -1) + torch.tanh(self.gate) * offset
 
 
+@contextmanager
+def frozen(module: nn.Module):
+    """Within the block, no parameter of ``module`` requires a gradient; the flags are restored on exit, also
+    when the block raises. Gradients still flow *through* the module to whatever feeds it.
+
+    >>> layer = torch.nn.Linear(2, 2)
+    >>> with frozen(layer):
+    ...     [p.requires_grad for p in layer.parameters()]
+    [False, False]
+    >>> [p.requires_grad for p in layer.parameters()]
+    [True, True]
+    """
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield module
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 def _hooked(modules: dict[str, nn.Module], store: dict):
     return [m.register_forward_hook(lambda mod, a, out, n=n: store.__setitem__(n, out[0] if isinstance(out, tuple)
                                                                                   else out))
@@ -118,7 +141,9 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
     """Features (name → (B, C, h, w)) of a batch of ``images`` ((B, 3, H, W) in [-1, 1]) under ``config``.
 
     ``captions`` are needed for ``text="caption"``; ``captioner`` and ``clip_image_embeds`` for
-    ``text="implicit"``. Gradients flow to the captioner; everything else runs frozen. ``seed`` fixes the noise.
+    ``text="implicit"``. Gradients flow to the captioner (kept in float32 whatever the pipeline's dtype);
+    everything else runs frozen (see :func:`frozen`), so no pipeline parameter receives a gradient. ``seed``
+    fixes the noise.
 
     Names are ``vae_encoder.i``, ``vae_decoder.i`` and ``unet.i`` for block ``i``.
 
@@ -169,7 +194,7 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
         if config.text == "implicit":
             if captioner is None or clip_image_embeds is None:
                 raise ValueError("text='implicit' needs captioner and clip_image_embeds")
-            text = captioner(text, clip_image_embeds)
+            text = captioner(text.float(), clip_image_embeds.float()).to(unet.dtype)
         text = text.expand(b, -1, -1)
     sums: dict[str, torch.Tensor] = {}
     for t in config.timesteps:
@@ -177,7 +202,8 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
         handles = _hooked(_pick(unet.up_blocks, config.unet_blocks, "unet"), step)
         try:
             noisy = add_noise(pipe, latents, t, seed) if config.noise else latents
-            unet(noisy, t, encoder_hidden_states=text)
+            with frozen(unet):
+                unet(noisy, t, encoder_hidden_states=text)
         finally:
             for h in handles:
                 h.remove()

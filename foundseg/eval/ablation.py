@@ -78,7 +78,7 @@ def clip_features(clip, images: np.ndarray, batch: int = 256) -> torch.Tensor:
     interpolate = images.shape[1] != model.config.vision_config.image_size
     out = []
     for i in range(0, len(images), batch):
-        tokens = model.vision_model(pixel_values=pixel_values(images[i:i + batch], model.device),
+        tokens = model.vision_model(pixel_values=pixel_values(images[i:i + batch], model.device, model.dtype),
                                     interpolate_pos_encoding=interpolate).last_hidden_state[:, 1:]
         side = int(tokens.shape[1] ** 0.5)
         out.append(model.vision_model.post_layernorm(tokens).transpose(1, 2).reshape(len(tokens), -1, side, side))
@@ -113,7 +113,8 @@ def cached_features(pipe, clip, config, images, captions, cache_dir=None, batch:
     ``pipe`` is the Stable Diffusion pipeline (unused by the CLIP-only row), ``clip`` a
     :class:`foundseg.models.CLIP`, ``config`` an :class:`~foundseg.diffusion.odise.OdiseConfig` or
     ``CLIP_ONLY``; ``captions`` (one per image) serve the ``caption`` text mode; ``batch`` images go through
-    the diffusion model at a time. Without ``cache_dir`` nothing is stored.
+    the diffusion model (or CLIP) at a time. Without ``cache_dir`` nothing is stored. Features come back on the
+    CPU in float32.
 
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import batch
@@ -132,14 +133,14 @@ def cached_features(pipe, clip, config, images, captions, cache_dir=None, batch:
         weights = hashlib.sha1("".join(weights_fingerprint(m) for m in models).encode()).hexdigest()[:10]
         path = Path(cache_dir) / f"{key}-{digest}-{weights}.pt"
     if path is not None and path.exists():
-        return torch.load(path).float()
+        return torch.load(path).float()  # on the CPU, as stored
     if config == CLIP_ONLY:
         feats = clip_features(clip, images)
     else:
         with torch.no_grad():
             feats = torch.cat([fuse(odise_features(pipe, to_unit_range(images[i:i + batch]), config, captions[i:i + batch]),
                                     FEATURE_SIZE) for i in range(0, len(images), batch)])
-    feats = feats.half()  # stored and returned in float16 alike, so a cached run equals a fresh one
+    feats = feats.cpu().half()  # stored and returned in float16 alike, so a cached run equals a fresh one
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -162,7 +163,8 @@ def train_head(train_feats, train_labels, seen_text, seed: int, steps: int = 300
 
     ``feature_fn(indices)`` computes features live (the implicit-captioner row); else ``train_feats`` is used.
     ``train_labels`` are :func:`seen_labels` (N, H, W) int64, ``seen_text`` the seen classes' text embeddings
-    (S, P); ``seed``, ``steps``, ``batch`` and ``lr`` set the AdamW run. Returns the head in eval mode.
+    (S, P); ``seed``, ``steps``, ``batch`` and ``lr`` set the AdamW run. The head is built on the device of the
+    features and returned there, in eval mode.
 
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import SEEN_CLASSES, batch
@@ -176,11 +178,11 @@ def train_head(train_feats, train_labels, seen_text, seed: int, steps: int = 300
     """
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    channels = (feature_fn(torch.arange(2)) if feature_fn else train_feats[:2]).shape[1]
-    head = OpenVocabHead(channels, seen_text.shape[1])
+    probe = feature_fn(torch.arange(2)) if feature_fn else train_feats[:2]
+    head = OpenVocabHead(probe.shape[1], seen_text.shape[1]).to(probe.device)
     params = list(head.parameters()) + (list(captioner.parameters()) if captioner else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    labels = torch.from_numpy(train_labels)
+    labels = torch.from_numpy(train_labels).to(probe.device)
     n = len(labels)
     for _ in range(steps):
         idx = torch.randint(n, (batch,), generator=g)
@@ -192,12 +194,23 @@ def train_head(train_feats, train_labels, seen_text, seed: int, steps: int = 300
     return head.eval()
 
 
+def _embeddings(clip, images: np.ndarray, batch: int) -> torch.Tensor:
+    """CLIP image embeddings (N, P) of uint8 ``images``, ``batch`` at a time, on CLIP's device."""
+    model = clip.model
+    return torch.cat([image_embeddings(model, pixel_values(images[i:i + batch], model.device, model.dtype))
+                      for i in range(0, len(images), batch)])
+
+
 def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, seeds=(0, 1, 2), steps: int = 300,
-                 cache_dir=None, image_size: int = 32, progress: bool = True) -> dict:
+                 cache_dir=None, image_size: int = 32, progress: bool = True, feature_batch: int = 128,
+                 captioner_batch: int = 32) -> dict:
     """Train and score every row for every seed; returns {row: {"seen"|"unseen"|"all": [per-seed values]}}.
 
-    Images are rendered at ``image_size`` px (32 for shapes-sd; 256 or 512 for Stable Diffusion 1.5); the CLIP
-    image embeddings of the implicit captioner use CLIP's own input size.
+    Images are rendered at ``image_size`` px (32 for shapes-sd, 512 for Stable Diffusion 1.5); the CLIP-only
+    row and the CLIP image embeddings of the implicit captioner use CLIP's own input size. Heads, labels and
+    the captioner live on the pipeline's device; ``feature_batch`` images go through a model at a time and
+    ``captioner_batch`` images make one training step of the implicit-captioner row (which backpropagates
+    through the UNet, so it bounds that row's memory).
 
     ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row
     names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or ``CLIP_ONLY`` (default: ``PAPER_ROWS`` and
@@ -216,33 +229,34 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
     tr_images, tr_masks, tr_caps = _split("train", n_train, image_size)
     te_images, te_masks, te_caps = _split("test", n_test, image_size)
     tr_labels = seen_labels(tr_masks)
+    device = pipe.unet.device
     with torch.no_grad():
-        seen_text = class_embeddings(clip.model, clip.tokenizer, SEEN_CLASSES)
-        all_text = class_embeddings(clip.model, clip.tokenizer, CLASSES)
+        seen_text = class_embeddings(clip.model, clip.tokenizer, SEEN_CLASSES).float().to(device)
+        all_text = class_embeddings(clip.model, clip.tokenizer, CLASSES).float().to(device)
         clip_size = clip.model.config.vision_config.image_size
         tr_clip_images, te_clip_images = _split("train", n_train, clip_size)[0], _split("test", n_test, clip_size)[0]
-        tr_clip = image_embeddings(clip.model, pixel_values(tr_clip_images, clip.model.device))
-        te_clip = image_embeddings(clip.model, pixel_values(te_clip_images, clip.model.device))
+        tr_clip = _embeddings(clip, tr_clip_images, feature_batch).to(device)
+        te_clip = _embeddings(clip, te_clip_images, feature_batch).to(device)
     results = {}
     for name, config in progress_bar(list(rows.items()), "rows", progress):
         scores = {"seen": [], "unseen": [], "all": []}
         for seed in seeds:
             if config != CLIP_ONLY and config.text == "implicit":
                 torch.manual_seed(seed)
-                captioner = ImplicitCaptioner(tr_clip.shape[1], pipe.text_encoder.config.hidden_size)
+                captioner = ImplicitCaptioner(tr_clip.shape[1], pipe.text_encoder.config.hidden_size).to(device)
                 vae_unet = lambda imgs, emb, cap=captioner: fuse(  # noqa: E731
                     odise_features(pipe, to_unit_range(imgs), config, captioner=cap, clip_image_embeds=emb), FEATURE_SIZE)
-                head = train_head(None, tr_labels, seen_text, seed, steps, batch=32, captioner=captioner,
+                head = train_head(None, tr_labels, seen_text, seed, steps, batch=captioner_batch, captioner=captioner,
                                   feature_fn=lambda idx: vae_unet(tr_images[idx.numpy()], tr_clip[idx]))
                 with torch.no_grad():
-                    te_feats = torch.cat([vae_unet(te_images[i:i + 128], te_clip[i:i + 128])
-                                          for i in range(0, n_test, 128)])
+                    te_feats = torch.cat([vae_unet(te_images[i:i + feature_batch], te_clip[i:i + feature_batch])
+                                          for i in range(0, n_test, feature_batch)])
             else:
                 clip_row = config == CLIP_ONLY  # CLIP sees the images at its own input size
                 tr_feats = cached_features(pipe, clip, config, tr_clip_images if clip_row else tr_images, tr_caps,
-                                           cache_dir)
+                                           cache_dir, feature_batch).to(device)
                 te_feats = cached_features(pipe, clip, config, te_clip_images if clip_row else te_images, te_caps,
-                                           cache_dir)
+                                           cache_dir, feature_batch).to(device)
                 head = train_head(tr_feats, tr_labels, seen_text, seed, steps)
             with torch.no_grad():
                 pred = predict(head(te_feats, all_text), te_masks.shape[-2:]).cpu().numpy()

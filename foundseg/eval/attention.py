@@ -8,9 +8,9 @@ import torch
 
 from ..data import CLASSES, COLOURS
 from ..data.shapes import article
-from ..diffusion import AttentionMaps, denoise_attention, generate, renoise_attention
+from ..diffusion import AttentionMaps, cluster_features, denoise_attention, extract_features, generate, renoise_attention
 from .judge import judge
-from .metrics import binary_iou, minmax_scale
+from .metrics import binary_iou, cluster_scores, mean_or_nan, minmax_scale
 
 NORMALISATIONS = ("minmax", "max")
 
@@ -133,8 +133,8 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
             ious.append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
             for r, m in by_resolution(maps).items():
                 res_ious.setdefault(r, []).append(map_iou(m, mask, threshold, normalise))
-        out["all"][t] = float(np.mean(ious))
-        out["by_resolution"][t] = {r: float(np.mean(v)) for r, v in res_ious.items()}
+        out["all"][t] = mean_or_nan(ious)
+        out["by_resolution"][t] = {r: mean_or_nan(v) for r, v in res_ious.items()}
     return out
 
 
@@ -161,4 +161,25 @@ def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.
                               guidance_scale=guidance, seed=seed + k)
         for j, step in enumerate(sorted(d.maps.per_step)):
             per_k.setdefault(j + 1, []).append(map_iou(d.maps.per_step[step][0, 0], mask, threshold, normalise))
-    return {k: float(np.mean(v)) for k, v in per_k.items()}
+    return {k: mean_or_nan(v) for k, v in per_k.items()}
+
+
+def cluster_quality(pipe, samples, t: int | None, last: int, seed: int = 0) -> dict[str, float]:
+    """Mean k-means quality (``miou`` and ``purity`` of :func:`~foundseg.eval.metrics.cluster_scores`) of the
+    UNet features of shapes-world ``samples`` noised once to ``t``, averaging the ``last`` output-side layers.
+
+    Each image is clustered into as many groups as it has regions (its classes plus background): the *oracle*
+    number, which only ground truth gives. ``seed`` fixes the noise.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> q = cluster_quality(load_sd("shapes-sd"), [sample("test", 0)], t=200, last=2)
+    >>> sorted(q), all(0 <= v <= 1 for v in q.values())
+    (['miou', 'purity'], True)
+    """
+    scores = []
+    for x in samples:
+        features = extract_features(pipe, x.image, t=t, last=last, seed=seed)
+        labels = cluster_features(features, len(x.class_ids) + 1, size=x.mask.shape)
+        scores.append(cluster_scores(labels.numpy(), x.mask))
+    return {k: mean_or_nan(s[k] for s in scores) for k in ("miou", "purity")}

@@ -153,6 +153,16 @@ def roc_auc(scores, labels) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def mean_or_nan(values) -> float:
+    """The mean of ``values`` as a float, or NaN (without numpy's warning) when there are none.
+
+    >>> mean_or_nan([0.5, 1.0]), mean_or_nan([])
+    (0.75, nan)
+    """
+    values = list(values)
+    return float(np.mean(values)) if values else float("nan")
+
+
 def minmax_scale(maps) -> np.ndarray:
     """Scale each map (over the last two axes) to [0, 1]; a flat map becomes zeros.
 

@@ -16,11 +16,11 @@ from typing import NamedTuple
 
 import torch
 
+from .scale import FULL_SCALE
+
 ZOO_DIR = Path(__file__).parent / "zoo"
 SHIPPED = {"shapes-clip": "clip", "shapes-sd": "sd"}
 """The models shipped inside the package, by name, with their kind (``clip`` or ``sd``)."""
-FULL_SCALE = {"clip": "openai/clip-vit-base-patch16", "sd": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
-"""The real checkpoints each chapter switches to at full scale."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
@@ -49,36 +49,6 @@ class CLIP(NamedTuple):
 
     model: "transformers.CLIPModel"  # noqa: F821
     tokenizer: "transformers.CLIPTokenizer"  # noqa: F821
-
-
-def scale() -> str:
-    """The scale a notebook runs at: ``FOUNDSEG_SCALE`` = ``shapes`` (default) or ``full``.
-
-    >>> from unittest import mock
-    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="full"):
-    ...     scale()
-    'full'
-    """
-    value = os.environ.get("FOUNDSEG_SCALE", "shapes").strip().lower()
-    if value not in ("shapes", "full"):
-        raise ValueError(f"FOUNDSEG_SCALE must be 'shapes' or 'full', got {value!r}")
-    return value
-
-
-def default_model(kind: str) -> str:
-    """The model name for ``kind`` (``clip`` or ``sd``) at the current :func:`scale`.
-
-    >>> from unittest import mock
-    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="shapes"):
-    ...     default_model("clip"), default_model("sd")
-    ('shapes-clip', 'shapes-sd')
-    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="full"):
-    ...     default_model("clip")
-    'openai/clip-vit-base-patch16'
-    """
-    if kind not in FULL_SCALE:
-        raise ValueError(f"kind must be one of {sorted(FULL_SCALE)}, got {kind!r}")
-    return FULL_SCALE[kind] if scale() == "full" else f"shapes-{kind}"
 
 
 def _check_weights(component: Path, label: str) -> None:

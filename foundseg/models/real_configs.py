@@ -16,6 +16,8 @@ import torch
 from ..data.vocab import write_tokenizer
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+CONTEXT_LENGTH = 77
+"""Tokens real CLIP's text encoder reads (start and end tokens included)."""
 REAL_CONFIGS = ("clip-vit-base-patch16", "sd15-unet", "sd15-vae", "sd15-text-encoder", "sd15-scheduler")
 """Names of the published configs shipped in ``configs/``, for :func:`real_config`."""
 
@@ -33,15 +35,37 @@ def real_config(name: str) -> dict:
     return json.loads((CONFIG_DIR / f"{name}.json").read_text())
 
 
+NARROW = {"clip": 8, "text_encoder": 8, "unet": 10, "vae": 4}
+"""Width divisors of the narrow random models (``narrow=True``): channels and hidden sizes are divided by these,
+while image sizes, the 77-token context, layer counts and head counts stay as published. CPU rehearsals of the
+full scale use them; the time and memory they take mean nothing for the real checkpoints."""
+
+
 def _strip(config: dict) -> dict:
     return {k: v for k, v in config.items() if not k.startswith("_") and k != "architectures"}
 
 
-def random_clip(seed: int = 0):
+def _narrowed(config: dict, keys, divisor: int) -> dict:
+    """``config`` with the widths under ``keys`` divided by ``divisor`` (lists element by element)."""
+    out = dict(config)
+    for key in keys:
+        value = out[key]
+        out[key] = [v // divisor for v in value] if isinstance(value, list) else value // divisor
+    return out
+
+
+def _text_config(narrow: bool) -> dict:
+    config = _strip(real_config("sd15-text-encoder"))
+    return _narrowed(config, ("hidden_size", "intermediate_size", "projection_dim"),
+                     NARROW["text_encoder"]) if narrow else config
+
+
+def random_clip(seed: int = 0, narrow: bool = False):
     """CLIP ViT-B/16 with random weights, in memory (build it under ``with torch.device("cuda"):`` to place it).
 
-    ``seed`` seeds torch's global generator before the weights are drawn. Under ``torch.device("meta")``
-    no memory is allocated, which is enough to inspect the architecture:
+    ``seed`` seeds torch's global generator before the weights are drawn; ``narrow`` divides the widths by
+    :data:`NARROW` (layers, heads and sizes unchanged). Under ``torch.device("meta")`` no memory is allocated,
+    which is enough to inspect the architecture:
 
     >>> with torch.device("meta"):
     ...     model = random_clip()
@@ -49,19 +73,29 @@ def random_clip(seed: int = 0):
     ('CLIPModel', 16, 512)
     >>> round(sum(p.numel() for p in model.parameters()) / 1e6)
     150
+    >>> with torch.device("meta"):
+    ...     narrow = random_clip(narrow=True).config
+    >>> narrow.vision_config.hidden_size, narrow.vision_config.num_attention_heads, narrow.vision_config.num_hidden_layers
+    (96, 12, 12)
     """
     from transformers import CLIPConfig, CLIPModel
 
+    config = _strip(real_config("clip-vit-base-patch16"))
+    if narrow:
+        widths = ("hidden_size", "intermediate_size")
+        config = dict(config, projection_dim=config["projection_dim"] // NARROW["clip"],
+                      text_config=_narrowed(config["text_config"], widths, NARROW["clip"]),
+                      vision_config=_narrowed(config["vision_config"], widths, NARROW["clip"]))
     torch.manual_seed(seed)
-    return CLIPModel(CLIPConfig(**_strip(real_config("clip-vit-base-patch16"))))
+    return CLIPModel(CLIPConfig(**config))
 
 
-def random_sd(tokenizer, seed: int = 0):
+def random_sd(tokenizer, seed: int = 0, narrow: bool = False):
     """A Stable Diffusion 1.5 pipeline with random weights around ``tokenizer``, in memory.
 
     ``tokenizer`` is a ``transformers.CLIPTokenizer`` (for example the shapes-world one from
-    :func:`foundseg.data.write_tokenizer`); ``seed`` seeds torch's global generator. Under
-    ``torch.device("meta")`` no memory is allocated:
+    :func:`foundseg.data.write_tokenizer`); ``seed`` seeds torch's global generator; ``narrow`` divides the
+    widths by :data:`NARROW`. Under ``torch.device("meta")`` no memory is allocated:
 
     >>> import tempfile
     >>> from transformers import CLIPTokenizer
@@ -73,40 +107,50 @@ def random_sd(tokenizer, seed: int = 0):
     ('StableDiffusionPipeline', 768)
     >>> round(sum(p.numel() for p in pipe.unet.parameters()) / 1e6)
     860
+    >>> with torch.device("meta"):
+    ...     unet = random_sd(tokenizer, narrow=True).unet
+    >>> unet.config.block_out_channels, unet.config.cross_attention_dim, unet.config.sample_size
+    ([32, 64, 128, 128], 96, 64)
     """
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    vae, unet, text = _strip(real_config("sd15-vae")), _strip(real_config("sd15-unet")), _text_config(narrow)
+    if narrow:
+        vae = _narrowed(vae, ("block_out_channels",), NARROW["vae"])
+        unet = dict(_narrowed(unet, ("block_out_channels",), NARROW["unet"]), cross_attention_dim=text["hidden_size"])
     torch.manual_seed(seed)
     return StableDiffusionPipeline(
-        vae=AutoencoderKL(**_strip(real_config("sd15-vae"))),
-        text_encoder=CLIPTextModel(CLIPTextConfig(**_strip(real_config("sd15-text-encoder")))),
+        vae=AutoencoderKL(**vae),
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
         tokenizer=tokenizer,
-        unet=UNet2DConditionModel(**_strip(real_config("sd15-unet"))),
+        unet=UNet2DConditionModel(**unet),
         scheduler=PNDMScheduler.from_config(real_config("sd15-scheduler")),  # ignores keys PNDM does not take
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
-def save_random_clip(directory, seed: int = 0) -> Path:
-    """Write CLIP ViT-B/16 with random weights (and the shapes-world tokenizer) to ``directory``.
+def save_random_clip(directory, seed: int = 0, narrow: bool = False) -> Path:
+    """Write CLIP ViT-B/16 with random weights (and the shapes-world tokenizer, read 77 tokens at a time) to
+    ``directory``.
 
-    ``directory`` is created if needed and returned; ``seed`` is as in :func:`random_clip`. The weights
-    take about 600 MB on disk, so the example is not run:
+    ``directory`` is created if needed and returned; ``seed`` and ``narrow`` are as in :func:`random_clip`.
+    The weights take about 600 MB on disk (10 MB narrow), so the example is not run:
 
     >>> from foundseg.models import load_clip
     >>> clip = load_clip(save_random_clip("random-clip"))  # doctest: +SKIP
     """
     directory = Path(directory)
-    random_clip(seed).save_pretrained(directory)
-    write_tokenizer(directory)
+    random_clip(seed, narrow).save_pretrained(directory)
+    write_tokenizer(directory, CONTEXT_LENGTH)
     return directory
 
 
-def save_random_sd(directory, seed: int = 0) -> Path:
-    """Write a Stable Diffusion 1.5 pipeline with random weights to ``directory`` (several GB on disk).
+def save_random_sd(directory, seed: int = 0, narrow: bool = False) -> Path:
+    """Write a Stable Diffusion 1.5 pipeline with random weights to ``directory`` (several GB on disk; about
+    30 MB narrow).
 
-    ``directory`` is created if needed and returned; ``seed`` is as in :func:`random_sd`. Too large to run
-    as an example:
+    ``directory`` is created if needed and returned; ``seed`` and ``narrow`` are as in :func:`random_sd`. Too
+    large to run as an example:
 
     >>> from foundseg.models import load_sd
     >>> pipe = load_sd(save_random_sd("random-sd"))  # doctest: +SKIP
@@ -114,6 +158,6 @@ def save_random_sd(directory, seed: int = 0) -> Path:
     from transformers import CLIPTokenizer
 
     directory = Path(directory)
-    tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(directory / "tokenizer"))
-    random_sd(tokenizer, seed).save_pretrained(directory)
+    tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(directory / "tokenizer", CONTEXT_LENGTH))
+    random_sd(tokenizer, seed, narrow).save_pretrained(directory)
     return directory

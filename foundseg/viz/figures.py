@@ -61,6 +61,45 @@ def overlay_heatmap(image, heatmap, alpha: float = 0.5, cmap: str = "jet") -> np
     return (1 - alpha) * img + alpha * heat
 
 
+def map_to_image(attention, image, mode: str = "bilinear") -> np.ndarray:
+    """A (h, w) map resized to ``image``'s (H, W) with ``mode`` (``"nearest"`` keeps its resolution visible)
+    and min-max scaled to [0, 1], ready for :func:`overlay_heatmap`.
+
+    >>> import torch
+    >>> m = map_to_image(torch.tensor([[0.0, 2.0], [2.0, 4.0]]), np.zeros((4, 4, 3), np.uint8), "nearest")
+    >>> m.shape, m[0].tolist()
+    ((4, 4), [0.0, 0.0, 0.5, 0.5])
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..eval.metrics import minmax_scale
+
+    m = torch.as_tensor(attention, dtype=torch.float32)[None, None].cpu()
+    kwargs = {} if mode == "nearest" else {"align_corners": False}
+    return minmax_scale(F.interpolate(m, size=np.asarray(image).shape[:2], mode=mode, **kwargs)[0, 0].numpy())
+
+
+def layer_panels(maps, image, prefix: str = "up_blocks") -> tuple[list[np.ndarray], list[str]]:
+    """Overlays of the first word's map of every layer whose name starts with ``prefix`` (each at its own
+    resolution, nearest-upsampled) and of their mean (bilinear), with short titles: the paper's Fig. 3 rows.
+
+    ``maps`` is an :class:`~foundseg.diffusion.AttentionMaps` and ``image`` the (H, W, 3) uint8 image.
+
+    >>> import torch
+    >>> from foundseg.diffusion import AttentionMaps
+    >>> maps = AttentionMaps({"up_blocks.1.attentions.0.transformer_blocks.0.attn2": torch.rand(1, 1, 4, 4)}, [0])
+    >>> panels, titles = layer_panels(maps, np.zeros((8, 8, 3), np.uint8))
+    >>> len(panels), panels[0].shape, titles
+    (2, (8, 8, 3), ['up_blocks.1.attentions.0.', 'average'])
+    """
+    chosen = {n: m for n, m in maps.per_layer.items() if n.startswith(prefix)}
+    panels = [overlay_heatmap(image, map_to_image(m[0, 0], image, "nearest")) for m in chosen.values()]
+    panels.append(overlay_heatmap(image, map_to_image(maps.mean()[0, 0], image)))
+    titles = [n.split(".attn2")[0].replace("transformer_blocks.0", "") for n in chosen] + ["average"]
+    return panels, titles
+
+
 def image_grid(images, titles=None, ncols: int = 8, size: float = 1.6, suptitle: str | None = None):
     """A grid of images with optional titles; returns the figure.
 

@@ -1,0 +1,77 @@
+"""Rehearse the full scale on a CPU: every chapter executed top to bottom at FOUNDSEG_SCALE=full.
+
+CLIP ViT-B/16 and Stable Diffusion 1.5 are written with random weights from their published configs into a
+temporary directory, narrowed in width (``foundseg.models.real_configs.NARROW``: image sizes, the 77-token
+context, layers and heads as published), and the full scale is pointed at them through FOUNDSEG_CLIP_MODEL
+and FOUNDSEG_SD_MODEL. FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through;
+the numbers printed mean nothing, only that every cell runs. Each chapter runs alone in an empty directory,
+as Colab opens it. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal.
+
+    python tests/rehearsal.py [--max-count 2] [chapter.ipynb ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parent.parent / "book"
+
+
+def stderr_outputs(nb) -> list[str]:
+    """Text every code cell of the executed notebook ``nb`` wrote to stderr."""
+    return [f"cell {i}: {out.get('text', '').strip()}" for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if out.get("output_type") == "stream" and out.get("name") == "stderr"]
+
+
+def rehearse(chapters, max_count: int, workdir: Path) -> dict[str, float]:
+    """Execute each chapter at the full scale on random narrow models; returns seconds per chapter."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from foundseg.models import save_random_clip, save_random_sd
+
+    models = workdir / "models"
+    start = time.perf_counter()
+    clip_dir = save_random_clip(models / "clip", narrow=True)
+    sd_dir = save_random_sd(models / "sd", narrow=True)
+    print(f"random narrow CLIP ViT-B/16 and SD 1.5 written in {time.perf_counter() - start:.0f} s", flush=True)
+    os.environ.update(FOUNDSEG_SCALE="full", FOUNDSEG_CLIP_MODEL=str(clip_dir), FOUNDSEG_SD_MODEL=str(sd_dir),
+                      FOUNDSEG_MAX_COUNT=str(max_count), HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
+    times, failures = {}, []
+    for chapter in chapters:
+        alone = workdir / chapter.stem
+        alone.mkdir()
+        shutil.copy(chapter, alone)
+        nb = nbformat.read(alone / chapter.name, as_version=4)
+        start = time.perf_counter()
+        try:
+            NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(alone)}}).execute()
+            failures += [f"{chapter.name} {line}" for line in stderr_outputs(nb)]
+        except Exception as err:  # nbclient raises CellExecutionError with the cell's traceback
+            failures.append(f"{chapter.name}: {err}")
+        times[chapter.name] = time.perf_counter() - start
+        print(f"{chapter.name}: {times[chapter.name]:.0f} s", flush=True)
+    if failures:
+        raise SystemExit("rehearsal failed:\n" + "\n".join(failures))
+    return times
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: every chapter in book/)")
+    parser.add_argument("--max-count", type=int, default=2, help="cap on every count a chapter uses (default 2)")
+    args = parser.parse_args(argv)
+    chapters = [c.resolve() for c in args.chapters] or sorted(BOOK.glob("*.ipynb"))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="foundseg-rehearsal-") as tmp:
+        rehearse(chapters, args.max_count, Path(tmp))
+    print(f"rehearsal passed: {len(chapters)} chapters at FOUNDSEG_SCALE=full in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
