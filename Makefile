@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: book test notebooks browser-check clean
+.PHONY: book test rehearsal notebooks browser-check clean
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ book: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(BIN)/python -m pytest
+
+# Every chapter at FOUNDSEG_SCALE=full on random-weight CLIP ViT-B/16 and SD 1.5 (narrow widths, counts capped).
+rehearsal: $(VENV)/installed
+	$(BIN)/python tests/rehearsal.py
 
 # Build the book, then open every page in headless Chromium (Debian's chromium and chromium-driver).
 browser-check: book

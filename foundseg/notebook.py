@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import torch
 
-from .models.loader import default_model, scale
+from .models.scale import current_scale
 
 
 def setup(seed: int = 0) -> torch.device:
@@ -38,5 +38,6 @@ def setup(seed: int = 0) -> torch.device:
     diffusers.utils.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"scale: {scale()} | device: {device.type} | models: {default_model('clip')}, {default_model('sd')}")
+    chosen = current_scale()
+    print(f"scale: {chosen.name} | device: {device.type} | models: {chosen.clip_model}, {chosen.sd_model}")
     return device

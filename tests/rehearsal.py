@@ -6,8 +6,10 @@ context, layers and heads as published), and the full scale is pointed at them t
 and FOUNDSEG_SD_MODEL. FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through;
 the numbers printed mean nothing, only that every cell runs. Each chapter runs alone in an empty directory,
 as Colab opens it. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal.
+Each chapter's wall time and, on a GPU, its peak ``torch.cuda.max_memory_allocated`` are printed.
 
-    python tests/rehearsal.py [--max-count 2] [chapter.ipynb ...]
+    python tests/rehearsal.py [--max-count 2] [chapter.ipynb ...]     # CI, on a CPU (`make rehearsal`)
+    python tests/rehearsal.py --max-count 0 --wide                     # on a GPU: full counts, published widths
 """
 from __future__ import annotations
 
@@ -28,8 +30,13 @@ def stderr_outputs(nb) -> list[str]:
             for out in cell.get("outputs", []) if out.get("output_type") == "stream" and out.get("name") == "stderr"]
 
 
-def rehearse(chapters, max_count: int, workdir: Path) -> dict[str, float]:
-    """Execute each chapter at the full scale on random narrow models; returns seconds per chapter."""
+PEAK = "import torch\nprint('peak GiB', torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0)"
+"""A last cell appended to each chapter's copy: the kernel's peak GPU memory."""
+
+
+def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> dict[str, tuple[float, float]]:
+    """Execute each chapter at the full scale on random models (``narrow`` widths, or the published ones);
+    ``max_count`` caps the counts (0: none). Returns (seconds, peak GPU GiB) per chapter."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -37,39 +44,47 @@ def rehearse(chapters, max_count: int, workdir: Path) -> dict[str, float]:
 
     models = workdir / "models"
     start = time.perf_counter()
-    clip_dir = save_random_clip(models / "clip", narrow=True)
-    sd_dir = save_random_sd(models / "sd", narrow=True)
-    print(f"random narrow CLIP ViT-B/16 and SD 1.5 written in {time.perf_counter() - start:.0f} s", flush=True)
+    clip_dir = save_random_clip(models / "clip", narrow=narrow)
+    sd_dir = save_random_sd(models / "sd", narrow=narrow)
+    print(f"random {'narrow' if narrow else 'full-width'} CLIP ViT-B/16 and SD 1.5 written in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
     os.environ.update(FOUNDSEG_SCALE="full", FOUNDSEG_CLIP_MODEL=str(clip_dir), FOUNDSEG_SD_MODEL=str(sd_dir),
-                      FOUNDSEG_MAX_COUNT=str(max_count), HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
-    times, failures = {}, []
+                      HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
+    if max_count:
+        os.environ["FOUNDSEG_MAX_COUNT"] = str(max_count)
+    results, failures = {}, []
     for chapter in chapters:
         alone = workdir / chapter.stem
         alone.mkdir()
         shutil.copy(chapter, alone)
         nb = nbformat.read(alone / chapter.name, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(PEAK))
         start = time.perf_counter()
         try:
             NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(alone)}}).execute()
             failures += [f"{chapter.name} {line}" for line in stderr_outputs(nb)]
         except Exception as err:  # nbclient raises CellExecutionError with the cell's traceback
             failures.append(f"{chapter.name}: {err}")
-        times[chapter.name] = time.perf_counter() - start
-        print(f"{chapter.name}: {times[chapter.name]:.0f} s", flush=True)
+        seconds = time.perf_counter() - start
+        last = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
+        peak = float(last.split()[-1]) if last.startswith("peak GiB") else float("nan")
+        results[chapter.name] = (seconds, peak)
+        print(f"{chapter.name}: {seconds:.0f} s, peak GPU memory {peak:.2f} GiB", flush=True)
     if failures:
         raise SystemExit("rehearsal failed:\n" + "\n".join(failures))
-    return times
+    return results
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: every chapter in book/)")
-    parser.add_argument("--max-count", type=int, default=2, help="cap on every count a chapter uses (default 2)")
+    parser.add_argument("--max-count", type=int, default=2, help="cap on every count a chapter uses (default 2; 0: none)")
+    parser.add_argument("--wide", action="store_true", help="the published widths instead of the narrow models")
     args = parser.parse_args(argv)
     chapters = [c.resolve() for c in args.chapters] or sorted(BOOK.glob("*.ipynb"))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="foundseg-rehearsal-") as tmp:
-        rehearse(chapters, args.max_count, Path(tmp))
+        rehearse(chapters, args.max_count, Path(tmp), narrow=not args.wide)
     print(f"rehearsal passed: {len(chapters)} chapters at FOUNDSEG_SCALE=full in {time.perf_counter() - start:.0f} s")
 
 

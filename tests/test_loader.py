@@ -75,6 +75,25 @@ def test_scale_switch(monkeypatch):
         default_model("clip")
 
 
+def test_a_scale_is_defined_once_and_overridden_from_the_environment(monkeypatch):
+    from foundseg.models import COUNTS, SCALES, current_scale
+
+    assert all(set(s.counts) == set(COUNTS) for s in SCALES.values())
+    monkeypatch.setenv("FOUNDSEG_SCALE", "full")
+    monkeypatch.setenv("FOUNDSEG_CLIP_MODEL", "/mirror/clip")
+    monkeypatch.setenv("FOUNDSEG_MAX_COUNT", "3")
+    full = current_scale()
+    assert (full.clip_model, full.sd_model) == ("/mirror/clip", SCALES["full"].sd_model)
+    assert (full.clip_size, full.sd_size) == (224, 512)  # the models' own resolutions
+    assert all(full.count(name) <= 3 for name in COUNTS)
+    assert default_model("clip") == "/mirror/clip"
+    with pytest.raises(ValueError, match="name must be one of"):
+        full.count("epochs")
+    monkeypatch.setenv("FOUNDSEG_MAX_COUNT", "many")
+    with pytest.raises(ValueError, match="FOUNDSEG_MAX_COUNT"):
+        current_scale()
+
+
 def test_shipped_zoo_fits_the_size_budget():
     files = [p for p in ZOO_DIR.rglob("*") if p.is_file()]
     assert {"shapes-clip", "shapes-sd"} <= {p.name for p in ZOO_DIR.iterdir()}

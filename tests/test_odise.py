@@ -102,6 +102,15 @@ def test_ablation_runs_rows_and_caches_features(pipe, tiny_clip_dir, tmp_path):
     assert again == res
 
 
+def test_a_captioner_row_leaves_no_gradient_on_the_pipeline(pipe, tiny_clip_dir):
+    clip = load_clip(str(tiny_clip_dir))
+    flags = [p.requires_grad for p in pipe.unet.parameters()]
+    run_ablation(pipe, clip, {"ic": OdiseConfig(text="implicit")}, n_train=6, n_test=4, seeds=(0,), steps=2,
+                 progress=False, feature_batch=2, captioner_batch=3)
+    assert all(p.grad is None for p in pipe.unet.parameters())
+    assert [p.requires_grad for p in pipe.unet.parameters()] == flags  # the switches are put back
+
+
 def test_features_cached_for_one_model_are_not_read_for_another(pipe, tiny_clip_dir, tmp_path):
     import copy
 

@@ -36,7 +36,7 @@ def denoising_errors(pipe, image, prompts, timesteps=(100, 300, 500, 700, 900), 
     errors = []
     for emb in text:
         pred = pipe.unet(noisy, t, encoder_hidden_states=emb[None].expand(len(timesteps), -1, -1)).sample
-        errors.append(((pred - noise) ** 2).mean())
+        errors.append(((pred.float() - noise.float()) ** 2).mean())
     return torch.stack(errors)
 
 
