@@ -42,14 +42,14 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> di
 
     from foundseg.models import save_random_clip, save_random_sd
 
+    os.environ.update(HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
     models = workdir / "models"
     start = time.perf_counter()
     clip_dir = save_random_clip(models / "clip", narrow=narrow)
     sd_dir = save_random_sd(models / "sd", narrow=narrow)
     print(f"random {'narrow' if narrow else 'full-width'} CLIP ViT-B/16 and SD 1.5 written in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
-    os.environ.update(FOUNDSEG_SCALE="full", FOUNDSEG_CLIP_MODEL=str(clip_dir), FOUNDSEG_SD_MODEL=str(sd_dir),
-                      HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
+    os.environ.update(FOUNDSEG_SCALE="full", FOUNDSEG_CLIP_MODEL=str(clip_dir), FOUNDSEG_SD_MODEL=str(sd_dir))
     if max_count:
         os.environ["FOUNDSEG_MAX_COUNT"] = str(max_count)
     results, failures = {}, []
