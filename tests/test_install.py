@@ -18,8 +18,9 @@ def run(*args, **kwargs):
 
 @pytest.mark.slow
 def test_wheel_installs_and_a_chapter_runs_alone(tmp_path):
-    source = shutil.copytree(REPO, tmp_path / "source", ignore=shutil.ignore_patterns(  # the build writes no file
-        ".git", ".venv", "_build", "build", "*.egg-info", "__pycache__", ".foundseg-cache"))  # into the checkout
+    # built from a copy, so that the build leaves no build/ folder in the checkout
+    source = shutil.copytree(REPO, tmp_path / "source", ignore=shutil.ignore_patterns(
+        ".git", ".venv", "_build", "build", "*.egg-info", "__pycache__", ".foundseg-cache"))
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", tmp_path / "dist", source)
     wheel = next((tmp_path / "dist").glob("foundseg-*.whl"))
     venv = tmp_path / "venv"

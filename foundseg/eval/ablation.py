@@ -20,7 +20,7 @@ from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
 from ..diffusion.capture import to_unit_range
 from ..diffusion.odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
 from ..heads import OpenVocabHead, predict, segmentation_loss
-from ..models.clip_embeddings import image_embeddings, pixel_values
+from ..models.clip_embeddings import embed_images, pixel_values
 from .metrics import ConfusionMatrix
 from ..progress import progress_bar
 
@@ -194,13 +194,6 @@ def train_head(train_feats, train_labels, seen_text, seed: int, steps: int = 300
     return head.eval()
 
 
-def _embeddings(clip, images: np.ndarray, batch: int) -> torch.Tensor:
-    """CLIP image embeddings (N, P) of uint8 ``images``, ``batch`` at a time, on CLIP's device."""
-    model = clip.model
-    return torch.cat([image_embeddings(model, pixel_values(images[i:i + batch], model.device, model.dtype))
-                      for i in range(0, len(images), batch)])
-
-
 def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, seeds=(0, 1, 2), steps: int = 300,
                  cache_dir=None, image_size: int = 32, progress: bool = True, feature_batch: int = 128,
                  captioner_batch: int = 32) -> dict:
@@ -235,8 +228,8 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
         all_text = class_embeddings(clip.model, clip.tokenizer, CLASSES).float().to(device)
         clip_size = clip.model.config.vision_config.image_size
         tr_clip_images, te_clip_images = _split("train", n_train, clip_size)[0], _split("test", n_test, clip_size)[0]
-        tr_clip = _embeddings(clip, tr_clip_images, feature_batch).to(device)
-        te_clip = _embeddings(clip, te_clip_images, feature_batch).to(device)
+        tr_clip = embed_images(clip.model, tr_clip_images, feature_batch).to(device)
+        te_clip = embed_images(clip.model, te_clip_images, feature_batch).to(device)
     results = {}
     for name, config in progress_bar(list(rows.items()), "rows", progress):
         scores = {"seen": [], "unseen": [], "all": []}

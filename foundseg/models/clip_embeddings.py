@@ -66,6 +66,24 @@ def image_embeddings(model, pixel_values: torch.Tensor, pooling: str | None = No
     return pool_tokens(model, out.last_hidden_state, pooling or default_pooling(model))
 
 
+def embed_images(model, images, batch: int = 256, pooling: str | None = None) -> torch.Tensor:
+    """Projected image embeddings (N, P) of uint8 ``images`` (N, H, W, 3), ``batch`` at a time, on the model's
+    device and in its dtype; ``pooling`` as in :func:`image_embeddings`. Call it under ``torch.no_grad()``.
+
+    >>> import numpy as np
+    >>> from foundseg.models import load_clip
+    >>> model = load_clip("shapes-clip").model
+    >>> with torch.no_grad():
+    ...     emb = embed_images(model, np.zeros((3, 64, 64, 3), np.uint8), batch=2)
+    >>> emb.shape
+    torch.Size([3, 64])
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    return torch.cat([image_embeddings(model, pixel_values(images[i:i + batch], model.device, model.dtype), pooling)
+                      for i in range(0, len(images), batch)])
+
+
 def text_embeddings(model, tokenizer, texts: list[str]) -> torch.Tensor:
     """Projected text embeddings (T, P), not normalised.
 

@@ -54,12 +54,6 @@ def _narrowed(config: dict, keys, divisor: int) -> dict:
     return out
 
 
-def _text_config(narrow: bool) -> dict:
-    config = _strip(real_config("sd15-text-encoder"))
-    return _narrowed(config, ("hidden_size", "intermediate_size", "projection_dim"),
-                     NARROW["text_encoder"]) if narrow else config
-
-
 def random_clip(seed: int = 0, narrow: bool = False):
     """CLIP ViT-B/16 with random weights, in memory (build it under ``with torch.device("cuda"):`` to place it).
 
@@ -115,8 +109,9 @@ def random_sd(tokenizer, seed: int = 0, narrow: bool = False):
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    vae, unet, text = _strip(real_config("sd15-vae")), _strip(real_config("sd15-unet")), _text_config(narrow)
+    vae, unet, text = (_strip(real_config(n)) for n in ("sd15-vae", "sd15-unet", "sd15-text-encoder"))
     if narrow:
+        text = _narrowed(text, ("hidden_size", "intermediate_size", "projection_dim"), NARROW["text_encoder"])
         vae = _narrowed(vae, ("block_out_channels",), NARROW["vae"])
         unet = dict(_narrowed(unet, ("block_out_channels",), NARROW["unet"]), cross_attention_dim=text["hidden_size"])
     torch.manual_seed(seed)
@@ -134,7 +129,7 @@ def save_random_clip(directory, seed: int = 0, narrow: bool = False) -> Path:
     ``directory``.
 
     ``directory`` is created if needed and returned; ``seed`` and ``narrow`` are as in :func:`random_clip`.
-    The weights take about 600 MB on disk (10 MB narrow), so the example is not run:
+    The weights take about 600 MB on disk (20 MB narrow), so the example is not run:
 
     >>> from foundseg.models import load_clip
     >>> clip = load_clip(save_random_clip("random-clip"))  # doctest: +SKIP
@@ -147,7 +142,7 @@ def save_random_clip(directory, seed: int = 0, narrow: bool = False) -> Path:
 
 def save_random_sd(directory, seed: int = 0, narrow: bool = False) -> Path:
     """Write a Stable Diffusion 1.5 pipeline with random weights to ``directory`` (several GB on disk; about
-    30 MB narrow).
+    80 MB narrow).
 
     ``directory`` is created if needed and returned; ``seed`` and ``narrow`` are as in :func:`random_sd`. Too
     large to run as an example:

@@ -25,11 +25,6 @@ import torch
 FULL_SCALE = {"clip": "openai/clip-vit-base-patch16", "sd": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
 """The real checkpoints each chapter switches to at full scale."""
 
-COUNTS = ("cam_images", "layer_images", "scenes", "gen_steps", "denoise_steps", "cluster_images",
-          "ablation_train", "ablation_test", "ablation_seeds", "head_steps", "classifier_images")
-"""The names of the counts a scale sets (see :data:`SCALES`)."""
-
-
 @dataclass(frozen=True)
 class Scale:
     """Everything a chapter or the command line needs to know about a scale.
@@ -89,6 +84,8 @@ SCALES = {
                       head_steps=300, classifier_images=100))),
 }
 """The two scales as shipped; :func:`current_scale` applies the environment's overrides."""
+COUNTS = tuple(SCALES["shapes"].counts)
+"""The names of the counts a scale sets: images, steps and seeds of each experiment."""
 
 
 def scale() -> str:

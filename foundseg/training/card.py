@@ -13,7 +13,7 @@ from ..data.shapes import article
 from ..diffusion import generate
 from ..diffusion.capture import to_unit_range
 from ..eval import binary_iou, centred_disc, classify_shape, colour_masks, judge, map_iou, roc_auc
-from ..models import image_embeddings, load_clip, load_sd, pixel_values
+from ..models import embed_images, load_clip, load_sd
 from ..clip.prompts import class_embeddings
 from ..progress import progress_bar
 
@@ -79,8 +79,7 @@ def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
     size = model.config.vision_config.image_size
     samples = [sample("test", i, size=size) for i in range(n_images)]
     text = class_embeddings(model, tokenizer, CLASSES)
-    emb = torch.cat([image_embeddings(model, pixel_values(np.stack([s.image for s in samples[i:i + 256]]), model.device))
-                     for i in range(0, len(samples), 256)])
+    emb = embed_images(model, np.stack([s.image for s in samples]), batch=256)
     sims = (torch.nn.functional.normalize(emb, dim=-1) @ text.T).cpu().numpy()
     single = [i for i, s in enumerate(samples) if len(s.class_ids) == 1]
     multi = [i for i, s in enumerate(samples) if len(s.class_ids) > 1]
