@@ -1,14 +1,6 @@
-"""Test session settings; the notebook kernels that nbval starts inherit the environment set here."""
-import os
-
-os.environ.setdefault("TQDM_DISABLE", "1")          # progress bars never reach stderr under test
-os.environ.setdefault("HF_HUB_OFFLINE", "1")        # nothing in the tests touches the network
-os.environ.setdefault("FOUNDSEG_SCALE", "shapes")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
+"""Fixtures: tiny models built from configs (the environment is set by the top-level conftest.py)."""
+import pytest
+import torch
 
 
 @pytest.fixture(scope="session")

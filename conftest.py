@@ -1,0 +1,8 @@
+"""Environment for every test run, also `pytest book/<chapter>.ipynb` alone: nbval's notebook kernels inherit it."""
+import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")          # progress bars never reach stderr under test
+os.environ.setdefault("HF_HUB_OFFLINE", "1")        # nothing in the tests touches the network
+os.environ.setdefault("FOUNDSEG_SCALE", "shapes")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
