@@ -6,3 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")        # nothing in the tests touch
 os.environ.setdefault("FOUNDSEG_SCALE", "shapes")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+from foundseg.models import apply_thread_policy  # noqa: E402
+
+apply_thread_policy()  # the tests run the shapes world's models as the chapters do: one thread

@@ -48,7 +48,7 @@ def run_variant(name: str, spec: dict, device: str, out: str) -> None:
 
     from foundseg.models import load_clip
     from foundseg.models.loader import resolve
-    from foundseg.training.card import clip_metrics, sd_metrics, vae_shape_rate
+    from foundseg.eval.zoo import clip_metrics, sd_metrics, vae_shape_rate
     from foundseg.training.clip import train_clip
     from foundseg.training.sd import train_pipeline
 

@@ -1,31 +1,130 @@
-"""The ``foundseg`` command line."""
+"""The ``foundseg`` command line.
+
+Every expected failure prints one line, ``foundseg <command>: <what is wrong>``, and exits with status 2 (a
+traceback only with ``--debug``). Outputs are written to a hidden folder inside ``--out`` and moved into place
+only when the command succeeds, so a failed run leaves nothing behind.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import shutil
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 
-def _zoo_train(args) -> None:
-    from .training import train_zoo, write_cards
+class CommandError(Exception):
+    """An expected failure of a command: printed as one line, exit status 2."""
 
-    overrides = {}
-    if args.settings:
-        import yaml
 
-        overrides = yaml.safe_load(Path(args.settings).read_text()) or {}
-        if not isinstance(overrides, dict) or set(overrides) - {"clip", "vae", "unet"}:
-            raise SystemExit(f"foundseg: --settings {args.settings} may only hold 'clip', 'vae' and 'unet' mappings")
-    train_zoo(args.out, args.seed, device=args.device, **overrides)
-    if not args.no_card:
-        write_cards(args.out)
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line naming the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _whole_number(text: str, what: str = "a whole number") -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1.
+
+    >>> positive_int("3")
+    3
+    """
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def timestep(text: str) -> int | None:
+    """An argparse type: a diffusion timestep (an integer from 0) or ``none`` for no noise.
+
+    >>> timestep("200"), timestep("none")
+    (200, None)
+    """
+    if text.lower() == "none":
+        return None
+    value = _whole_number(text, "a timestep or 'none'")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a timestep from 0 (or 'none' for no noise), got {value}")
+    return value
+
+
+def json_text(obj, reason: str) -> str:
+    """``obj`` as valid JSON: every NaN becomes null, and a ``"null"`` entry gives ``reason`` when there was one.
+
+    >>> json_text({"a": float("nan"), "b": [1.0]}, "no pixel of that class")
+    '{\\n  "a": null,\\n  "b": [\\n    1.0\\n  ],\\n  "null": "no pixel of that class"\\n}'
+    """
+    found = []
+
+    def clean(x):
+        if isinstance(x, float) and math.isnan(x):
+            found.append(x)
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    out = clean(obj)
+    if found:
+        out["null"] = reason
+    return json.dumps(out, indent=2, allow_nan=False)
+
+
+def _out_dir(args, names) -> Path:
+    """A staging folder for the outputs ``names``; :func:`main` moves them into ``--out`` when the command
+    succeeds. Refuses a file as ``--out`` and, without --force, an ``--out`` that holds any of ``names``."""
+    final = Path(args.out).expanduser()
+    if final.exists() and not final.is_dir():
+        raise CommandError(f"--out {final} is a file; name a directory")
+    clash = [n for n in names if (final / n).exists()]
+    if clash and not args.force:
+        raise CommandError(f"--out {final} already holds {', '.join(clash)}; pass --force to overwrite")
+    created = not final.exists()
+    final.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".foundseg-", dir=final))
+    args.staged = (staging, final, created)
+    return staging
+
+
+def _finish_outputs(args, succeeded: bool) -> list[str]:
+    """Move the staged outputs into ``--out`` (success) or remove them (failure); returns the written paths."""
+    staged = getattr(args, "staged", None)
+    if staged is None:
+        return []
+    staging, final, created = staged
+    written = []
+    if succeeded:
+        for path in sorted(staging.iterdir()):
+            path.replace(final / path.name)
+            written.append(str(final / path.name))
+    shutil.rmtree(staging, ignore_errors=True)
+    if not succeeded and created and not any(final.iterdir()):
+        final.rmdir()
+    return written
 
 
 def _device(args) -> str:
     import torch
 
-    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CommandError(f"--device {args.device}: no CUDA device here; use --device cpu")
+    return args.device
 
 
 def _load_sd(name, device):
@@ -35,35 +134,10 @@ def _load_sd(name, device):
     return load_sd(name, device=device, dtype=current_scale().sd_dtype(device))
 
 
-def _zoo_card(args) -> None:
-    from .training import write_cards
-
-    metrics = write_cards(args.out, n_images=args.images, seeds=args.seeds)
-    print(json.dumps(metrics, indent=2))
-
-
-def _out_dir(args, names) -> Path:
-    """The output directory, refusing to overwrite any of ``names`` there without --force."""
-    out = Path(args.out)
-    clash = [n for n in names if (out / n).exists()]
-    if clash and not args.force:
-        raise SystemExit(f"foundseg: {out} already holds {', '.join(clash)}; pass --force to overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _save_maps_png(path: Path, image, maps, titles) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
-
-    from .viz import image_grid, overlay_heatmap
-
-    fig = image_grid([image] + [overlay_heatmap(image, m) for m in maps], ["image"] + list(titles),
-                     ncols=len(maps) + 1, size=2.4)
-    fig.savefig(path, dpi=100)
-    matplotlib.pyplot.close(fig)
+def _check_timestep(pipe, t) -> None:
+    n = pipe.scheduler.config.num_train_timesteps
+    if t is not None and t >= n:
+        raise CommandError(f"--t {t}: this model's timesteps run from 0 to {n - 1} (or 'none' for no noise)")
 
 
 def _photo(path, name: str, short_side: int, multiple: int, size=None):
@@ -73,6 +147,57 @@ def _photo(path, name: str, short_side: int, multiple: int, size=None):
 
     image = load_image(path, name)
     return resize_image(image, size or fit_size(image.shape, short_side, multiple, name))
+
+
+def _save_maps_png(path: Path, image, maps, titles, colour_scale: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    from .viz import map_panels
+
+    fig = map_panels(image, maps, titles, colour_scale)
+    fig.savefig(path, dpi=100)
+    matplotlib.pyplot.close(fig)
+
+
+def _zoo_train(args) -> None:
+    from .training import train_zoo
+
+    overrides = {}
+    if args.settings:
+        import yaml
+
+        overrides = yaml.safe_load(Path(args.settings).read_text()) or {}
+        if not isinstance(overrides, dict) or set(overrides) - {"clip", "vae", "unet"}:
+            raise CommandError(f"--settings {args.settings} may only hold 'clip', 'vae' and 'unet' mappings")
+    train_zoo(args.out, args.seed, device=args.device, force=args.force, **overrides)
+    if not args.no_card:
+        _write_cards(args.out, 1000, 3)
+
+
+def _write_cards(zoo, images: int, seeds: int) -> dict:
+    from .eval.zoo import measure_zoo
+    from .training import write_cards
+
+    metrics = measure_zoo(zoo, n_images=images, seeds=seeds)
+    write_cards(zoo, metrics)
+    return metrics
+
+
+def _zoo_card(args) -> None:
+    from .training import MODELS
+
+    zoo = Path(args.zoo)
+    missing = [m for m in MODELS if not (zoo / m / "train_log.json").is_file()]
+    if missing:
+        raise CommandError(f"ZOO {zoo} holds no trained {', '.join(missing)} (name a directory `foundseg zoo train` "
+                           "wrote)")
+    cards = [str(zoo / m / f) for m in MODELS for f in ("README.md", "metrics.json") if (zoo / m / f).exists()]
+    if cards and not args.force:
+        raise CommandError(f"ZOO {zoo} already has model cards ({', '.join(cards)}); pass --force to rewrite them")
+    print(json.dumps(_write_cards(zoo, args.images, args.seeds), indent=2))
 
 
 def _cam(args) -> None:
@@ -85,59 +210,69 @@ def _cam(args) -> None:
     clip = load_clip(args.model, device=_device(args))
     vision = clip.model.config.vision_config
     image = _photo(args.image, "IMAGE", vision.image_size, vision.patch_size)
-    fn = dense_clip if args.dense else gradcam
-    kwargs = {} if args.dense else {"background": SHAPES_BACKGROUND if args.background else None}
-    result = fn(clip, image, args.classes, **kwargs)
-    np.savez_compressed(out / "cam.npz", maps=result.maps, classes=np.array(result.class_names))
-    _save_maps_png(out / "cam.png", image, result.maps, result.class_names)
-    (out / "cam.json").write_text(json.dumps({"model": args.model, "method": "dense_clip" if args.dense else "gradcam",
-                                              "classes": result.class_names,
-                                              "scores": [round(float(v), 6) for v in result.scores]}, indent=2))
-    print(f"wrote {out}/cam.png, cam.npz, cam.json")
+    scaling = "joint" if args.joint else "per_class"
+    if args.dense:
+        result = dense_clip(clip, image, args.classes)
+    else:
+        result = gradcam(clip, image, args.classes, background=SHAPES_BACKGROUND if args.background else None,
+                         scaling=scaling)
+    np.savez_compressed(out / "cam.npz", maps=result.maps, classes=np.array(result.class_names), scores=result.scores)
+    titles = [f"{name}  {score:.3f}" for name, score in zip(result.class_names, result.scores)]
+    _save_maps_png(out / "cam.png", image, result.maps, titles,
+                   "cosine similarity" if args.dense else f"Grad-CAM, min-max scaled {scaling.replace('_', ' ')}")
+    (out / "cam.json").write_text(json.dumps({
+        "model": args.model, "method": "dense_clip" if args.dense else "gradcam", "classes": result.class_names,
+        "scores": [round(float(v), 6) for v in result.scores],
+        "score": "cosine similarity of image and prompt" if not args.background else "softmax over classes and "
+                 "background prompts", "scaling": "none (raw similarities)" if args.dense else scaling}, indent=2))
 
 
 def _attention(args) -> None:
-    import numpy as np
     import torch.nn.functional as F
 
     from .diffusion import generate, renoise_attention
-    from .diffusion.capture import latent_multiple, native_size
+    from .diffusion.latents import latent_multiple, native_size
+    from .scaling import minmax_scale
 
-    out = _out_dir(args, ["attention.png", "attention.npz", "attention.json"])
+    out = _out_dir(args, ["attention.png", "attention.npz", "attention.json", "generated.png"])
     pipe = _load_sd(args.model, _device(args))
     if args.image:
+        _check_timestep(pipe, args.t)
         image = _photo(args.image, "--image", native_size(pipe), latent_multiple(pipe), args.size)
-        maps = renoise_attention(pipe, image, args.prompt, args.word, t=None if args.t < 0 else args.t, seed=args.seed,
-                                 size=image.shape[:2])
+        maps = renoise_attention(pipe, image, args.prompt, args.word, t=args.t, seed=args.seed, size=image.shape[:2])
     else:
         g = generate(pipe, args.prompt, args.word, num_inference_steps=args.steps, seed=args.seed)
         image, maps = g.image, g.maps
         from PIL import Image
 
         Image.fromarray(image).save(out / "generated.png")
-    mean = F.interpolate(maps.mean()[:, :], size=image.shape[:2], mode="bilinear")[0].numpy()
-    scaled = (mean - mean.min(axis=(1, 2), keepdims=True)) / np.maximum(np.ptp(mean, axis=(1, 2), keepdims=True), 1e-12)
+    import numpy as np
+
+    mean = F.interpolate(maps.mean(), size=image.shape[:2], mode="bilinear")[0].numpy()
     np.savez_compressed(out / "attention.npz", mean=mean, **{k: v.numpy() for k, v in maps.per_layer.items()})
-    _save_maps_png(out / "attention.png", image, scaled, args.word)
+    _save_maps_png(out / "attention.png", image, minmax_scale(mean), args.word,
+                   "cross-attention, min-max scaled per word")
     (out / "attention.json").write_text(json.dumps({"model": args.model, "prompt": args.prompt, "words": args.word,
                                                     "mode": "renoise" if args.image else "generate",
                                                     "t": args.t if args.image else None,
                                                     "layers": {k: list(v) for k, v in maps.resolutions.items()}},
                                                    indent=2))
-    print(f"wrote {out}/attention.png, attention.npz, attention.json")
 
 
 def _features(args) -> None:
     import numpy as np
 
     from .diffusion import cluster_features, extract_features, output_layers
-    from .diffusion.capture import latent_multiple, native_size
+    from .diffusion.latents import latent_multiple, native_size
 
     out = _out_dir(args, ["features.npz", "clusters.png"])
     pipe = _load_sd(args.model, _device(args))
+    _check_timestep(pipe, args.t)
+    layers = len(output_layers(pipe.unet))
+    if args.last is not None and args.last > layers:
+        raise CommandError(f"--last {args.last}: this UNet has {layers} output-side layers")
     image = _photo(args.image, "IMAGE", native_size(pipe), latent_multiple(pipe), args.size)
-    last = args.last or min(6, len(output_layers(pipe.unet)))
-    feats = extract_features(pipe, image, t=None if args.t < 0 else args.t, last=last, size=image.shape[:2])
+    feats = extract_features(pipe, image, t=args.t, last=args.last or min(6, layers), size=image.shape[:2])
     labels = cluster_features(feats, args.k, size=image.shape[:2]).cpu().numpy()
     np.savez_compressed(out / "features.npz", features=feats.cpu().numpy(), clusters=labels)
     from PIL import Image
@@ -145,12 +280,16 @@ def _features(args) -> None:
     from .viz import overlay_labels
 
     Image.fromarray((overlay_labels(image, labels + 1) * 255).astype("uint8")).save(out / "clusters.png")
-    print(f"wrote {out}/features.npz, clusters.png")
 
 
 def _dataset(args):
     from .data import ShapesDataset, ade20k, coco_stuff, label_folder, pascal_context59, voc2012
 
+    needs = {"voc2012": ["root"], "ade20k": ["root"], "pascal-context59": ["images", "labels"],
+             "coco-stuff": ["images", "labels"], "folder": ["images", "labels", "classes"]}.get(args.dataset, [])
+    missing = [f"--{n}" for n in needs if getattr(args, n) is None]
+    if missing:
+        raise CommandError(f"--dataset {args.dataset} needs {' and '.join(missing)}")
     if args.dataset == "shapes":
         return ShapesDataset(args.split or "test", args.limit or 500)
     if args.dataset == "voc2012":
@@ -165,27 +304,27 @@ def _dataset(args):
 
 
 def _eval(args) -> None:
+    import torch
     from accelerate import Accelerator
 
-    from .eval.distributed import evaluate_dataset, make_segmenter
+    from .eval.segmentation import evaluate, named_method
     from .models import load_clip
-
-    import torch
 
     # without a GPU, processes started by torchrun / accelerate launch form a multi-CPU (gloo) group
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    out = _out_dir(args, ["metrics.json"]) if accelerator.is_main_process else Path(args.out)
     dataset = _dataset(args)
+    out = _out_dir(args, ["metrics.json"]) if accelerator.is_main_process else None
     clip = None if args.method == "disc" else load_clip(args.model, device=accelerator.device)
-    segment = make_segmenter(args.method, dataset.class_names, dataset.ignore_index, clip)
+    method, vocabulary = named_method(args.method, clip)
     try:
-        result = evaluate_dataset(segment, dataset, args.limit, accelerator)
+        result = evaluate(method, dataset, vocabulary=vocabulary, limit=args.limit, accelerator=accelerator)
         if accelerator.is_main_process:
             result.update(dataset=dataset.name, method=args.method, model=args.model,
                           processes=accelerator.num_processes)
-            (out / "metrics.json").write_text(json.dumps(result, indent=2))
+            (out / "metrics.json").write_text(json_text(result, "IoU undefined: the class is in neither the ground "
+                                                                "truth nor the predictions of these images"))
             print(f"{dataset.name} {args.method}: mIoU {result['mIoU']:.4f} over {result['images']} images "
-                  f"({accelerator.num_processes} processes) -> {out}/metrics.json")
+                  f"({accelerator.num_processes} processes)")
         accelerator.wait_for_everyone()
     finally:
         if torch.distributed.is_initialized():
@@ -202,7 +341,7 @@ def _ablation_rows(args) -> dict:
 
         spec = yaml.safe_load(Path(args.config).read_text())
         if not isinstance(spec, dict) or not isinstance(spec.get("rows"), dict) or not spec["rows"]:
-            raise SystemExit(f"foundseg: --config {args.config} must hold a non-empty 'rows' mapping")
+            raise CommandError(f"--config {args.config} must hold a non-empty 'rows' mapping")
         rows = {}
         for name, fields in spec["rows"].items():
             if fields == CLIP_ONLY:
@@ -214,13 +353,13 @@ def _ablation_rows(args) -> dict:
             try:
                 rows[name] = OdiseConfig(**fields)
             except (TypeError, ValueError) as err:
-                raise SystemExit(f"foundseg: --config row {name!r}: {err}") from None
+                raise CommandError(f"--config row {name!r}: {err}") from None
         return rows
     if args.rows == ["all"]:
         return known
     unknown = [r for r in args.rows if r not in known]
     if unknown:
-        raise SystemExit(f"foundseg: unknown --rows {unknown}; known rows: {list(known)}")
+        raise CommandError(f"unknown --rows {unknown}; known rows: {list(known)}")
     return {r: known[r] for r in args.rows}
 
 
@@ -243,7 +382,8 @@ def _ablate(args) -> None:
         writer.writeheader()
         writer.writerows(table)
     settings = {k: getattr(args, k) for k in ("n_train", "n_test", "seeds", "steps", "image_size", "model", "sd_model")}
-    (out / "ablation.json").write_text(json.dumps({"settings": settings, "results": results}, indent=2))
+    (out / "ablation.json").write_text(json_text({"settings": settings, "results": results},
+                                                 "mIoU undefined: no test pixel of those classes"))
     for row in table:
         print(f"{row['row']:<48} seen {row['seen_mean']:.3f}±{row['seen_std']:.3f}  "
               f"unseen {row['unseen_mean']:.3f}±{row['unseen_std']:.3f}  all {row['all_mean']:.3f}±{row['all_std']:.3f}")
@@ -253,23 +393,29 @@ def build_parser() -> argparse.ArgumentParser:
     from .models.scale import current_scale
 
     scale = current_scale()  # FOUNDSEG_SCALE and its overrides pick every default below
-    parser = argparse.ArgumentParser(prog="foundseg", description="CLIP and Stable Diffusion for dense recognition.",
-                                     epilog=f"Defaults follow FOUNDSEG_SCALE (now {scale.name!r}).")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="foundseg", description="CLIP and Stable Diffusion for dense recognition.",
+                     epilog=f"Defaults follow FOUNDSEG_SCALE (now {scale.name!r}).")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of a failure")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     zoo = sub.add_parser("zoo", help="the shapes-world model zoo").add_subparsers(dest="action", required=True)
-    default_out = str(Path(__file__).parent / "models" / "zoo")
-    train = zoo.add_parser("train", help="train shapes-clip and shapes-sd from scratch, then write their model cards")
-    train.add_argument("--out", default=default_out, help="directory for shapes-clip/ and shapes-sd/ (default: the package's zoo)")
+    train = zoo.add_parser("train", parents=[debug], help="train shapes-clip and shapes-sd from scratch, then write their model cards")
+    train.add_argument("--out", required=True, help="directory for shapes-clip/ and shapes-sd/ (the shipped zoo is "
+                       "foundseg/models/zoo; replacing it takes that path and --force)")
+    train.add_argument("--force", action="store_true", help="replace the models already in --out")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (batches are drawn on the CPU, "
                        "so a seed gives the same data on any device; the weights match bit for bit only on the same hardware)")
     train.add_argument("--no-card", action="store_true", help="skip the evaluation and model cards")
     train.add_argument("--settings", help="YAML/JSON overrides of the training settings: {clip: {...}, vae: {...}, unet: {...}}")
     train.set_defaults(func=_zoo_train)
-    card = zoo.add_parser("card", help="re-measure the models in --out and rewrite their model cards")
-    card.add_argument("--out", default=default_out)
-    card.add_argument("--images", type=int, default=1000, help="test images for the CLIP metrics")
-    card.add_argument("--seeds", type=int, default=3, help="samples per (colour, shape) prompt for the SD metrics")
+    card = zoo.add_parser("card", parents=[debug], help="measure the models in ZOO and write their model cards")
+    card.add_argument("zoo", metavar="ZOO", help="a directory `foundseg zoo train` wrote")
+    card.add_argument("--force", action="store_true", help="rewrite cards already there")
+    card.add_argument("--images", type=positive_int, default=1000, help="test images for the CLIP metrics")
+    card.add_argument("--seeds", type=positive_int, default=3, help="samples per (colour, shape) prompt for the SD metrics")
     card.set_defaults(func=_zoo_card)
 
     def common(p, model, device=True):
@@ -279,38 +425,41 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="output directory")
         p.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
-    cam = sub.add_parser("cam", help="Grad-CAM (or dense CLIP) maps of class prompts on an image")
+    size = dict(type=positive_int, nargs=2, metavar=("HEIGHT", "WIDTH"))
+    cam = sub.add_parser("cam", parents=[debug], help="Grad-CAM (or dense CLIP) maps of class prompts on an image")
     cam.add_argument("image", help="image file")
     cam.add_argument("--classes", nargs="+", required=True)
     cam.add_argument("--dense", action="store_true", help="dense CLIP (MaskCLIP) instead of Grad-CAM")
     cam.add_argument("--background", action="store_true", help="CLIP-ES softmax over classes + background prompts")
+    cam.add_argument("--joint", action="store_true", help="scale the Grad-CAM maps jointly across classes (a weak "
+                     "class stays dim) instead of each map to [0, 1]")
     common(cam, scale.clip_model)
     cam.set_defaults(func=_cam)
 
-    att = sub.add_parser("attention", help="cross-attention maps of words: while generating, or --image re-noised once")
+    att = sub.add_parser("attention", parents=[debug], help="cross-attention maps of words: while generating, or --image re-noised once")
     att.add_argument("--prompt", required=True)
     att.add_argument("--word", nargs="+", required=True)
     att.add_argument("--image", help="re-noise this image once (ODISE mode) instead of generating")
-    att.add_argument("--t", type=int, default=0, help="timestep of the single noising (-1: no noise)")
-    att.add_argument("--steps", type=int, default=25, help="denoising steps when generating")
+    att.add_argument("--t", type=timestep, default=0, help="timestep of the single noising, or 'none' for no noise")
+    att.add_argument("--steps", type=positive_int, default=25, help="denoising steps when generating")
     att.add_argument("--seed", type=int, default=0)
-    att.add_argument("--size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+    att.add_argument("--size", **size,
                      help="--image is resized to this many pixels (default: its shorter side to the model's resolution)")
     common(att, scale.sd_model)
     att.set_defaults(func=_attention)
 
-    feat = sub.add_parser("features", help="UNet features of an image noised once, and their k-means clusters")
+    feat = sub.add_parser("features", parents=[debug], help="UNet features of an image noised once, and their k-means clusters")
     feat.add_argument("image")
-    feat.add_argument("--t", type=int, default=0, help="timestep of the single noising (-1: no noise)")
-    feat.add_argument("--last", type=int, help="number of last output-side layers averaged "
+    feat.add_argument("--t", type=timestep, default=0, help="timestep of the single noising, or 'none' for no noise")
+    feat.add_argument("--last", type=positive_int, help="number of last output-side layers averaged "
                       "(default 6 as in the paper, or all of them if the UNet has fewer)")
-    feat.add_argument("--k", type=int, default=4, help="k-means clusters")
-    feat.add_argument("--size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+    feat.add_argument("--k", type=positive_int, default=4, help="k-means clusters")
+    feat.add_argument("--size", **size,
                       help="the image is resized to this many pixels (default: its shorter side to the model's resolution)")
     common(feat, scale.sd_model)
     feat.set_defaults(func=_features)
 
-    ev = sub.add_parser("eval", help="mIoU of a method over a dataset (run under `accelerate launch` to shard)")
+    ev = sub.add_parser("eval", parents=[debug], help="mIoU of a method over a dataset (run under `accelerate launch` to shard)")
     ev.add_argument("--dataset", required=True,
                     choices=["shapes", "voc2012", "ade20k", "pascal-context59", "coco-stuff", "folder"])
     ev.add_argument("--method", required=True, choices=["gradcam", "dense-clip", "disc"])
@@ -322,18 +471,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--classes", help="folder: class-name file, one per line")
     ev.add_argument("--image-suffix", default=".jpg")
     ev.add_argument("--label-suffix", default=".png")
-    ev.add_argument("--limit", type=int, help="evaluate the first N images only")
+    ev.add_argument("--limit", type=positive_int, help="evaluate the first N images only")
     common(ev, scale.clip_model, device=False)  # accelerate places each process
     ev.set_defaults(func=_eval)
 
-    ab = sub.add_parser("ablate", help="the ODISE mini-ablation: any rows, from flags or a YAML/JSON config")
+    ab = sub.add_parser("ablate", parents=[debug], help="the ODISE mini-ablation: any rows, from flags or a YAML/JSON config")
     ab.add_argument("--rows", nargs="+", default=["all"], help="row names (default: all built-in rows)")
     ab.add_argument("--config", help="YAML/JSON file: {rows: {name: {OdiseConfig fields} or 'clip'}}")
-    ab.add_argument("--n-train", type=int, default=scale.count("ablation_train"))
-    ab.add_argument("--n-test", type=int, default=scale.count("ablation_test"))
-    ab.add_argument("--seeds", type=int, default=scale.count("ablation_seeds"), help="head trainings per row (seeds 0..N-1)")
-    ab.add_argument("--steps", type=int, default=scale.count("head_steps"), help="head training steps")
-    ab.add_argument("--image-size", type=int, default=scale.sd_size, help="shapes-world image size fed to the SD pipeline")
+    ab.add_argument("--n-train", type=positive_int, default=scale.count("ablation_train"))
+    ab.add_argument("--n-test", type=positive_int, default=scale.count("ablation_test"))
+    ab.add_argument("--seeds", type=positive_int, default=scale.count("ablation_seeds"),
+                    help="head trainings per row (seeds 0..N-1)")
+    ab.add_argument("--steps", type=positive_int, default=scale.count("head_steps"), help="head training steps")
+    ab.add_argument("--image-size", type=positive_int, default=scale.sd_size,
+                    help="shapes-world image size fed to the SD pipeline")
     ab.add_argument("--cache", default=".foundseg-cache/odise", help="feature cache directory")
     ab.add_argument("--sd-model", default=scale.sd_model)
     common(ab, scale.clip_model)
@@ -341,9 +492,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXPECTED_ERRORS = (CommandError, ValueError, OSError)
+"""Failures of bad input (arguments, files, models): one line and exit status 2, not a traceback."""
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    args.func(args)
+    command = "foundseg " + " ".join(filter(None, [args.command, getattr(args, "action", None)]))
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{command}: warning: {message}", file=sys.stderr)
+
+    if args.command != "zoo":  # training sets its own threads
+        from .models import apply_thread_policy
+
+        apply_thread_policy()
+    succeeded = False
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning
+            args.func(args)
+        succeeded = True
+    except EXPECTED_ERRORS as err:
+        if args.debug:
+            raise
+        print(f"{command}: {err}", file=sys.stderr)
+        return 2
+    finally:
+        written = _finish_outputs(args, succeeded)
+    if written:
+        print(f"wrote {', '.join(written)}")
     return 0
 
 

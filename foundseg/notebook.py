@@ -8,11 +8,13 @@ import warnings
 import numpy as np
 import torch
 
-from .models.scale import current_scale
+from .models.scale import apply_thread_policy, current_scale
 
 
 def setup(seed: int = 0) -> torch.device:
-    """Seed everything, silence library chatter on stderr, print scale, device and models; return the device.
+    """Seed everything, silence library chatter on stderr, set the scale's CPU thread policy (one thread for the
+    shapes world's tiny models, see :class:`~foundseg.models.Scale`), print scale, device and models; return
+    the device.
 
     ``seed`` seeds Python's ``random``, numpy's global generator and torch. The device is CUDA when available.
 
@@ -38,6 +40,7 @@ def setup(seed: int = 0) -> torch.device:
     diffusers.utils.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    apply_thread_policy()
     chosen = current_scale()
     print(f"scale: {chosen.name} | device: {device.type} | models: {chosen.clip_model}, {chosen.sd_model}")
     return device

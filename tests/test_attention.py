@@ -5,6 +5,7 @@ import torch
 from foundseg.diffusion import (END, START, CrossAttentionRecorder, add_noise, cross_attention_layers,
                                 denoise_attention, encode_image, generate, renoise_attention, select_layers,
                                 token_indices)
+from foundseg.data.vocab import UnknownWordWarning
 from foundseg.models import load_sd, save_random_sd
 
 
@@ -17,7 +18,8 @@ def test_token_indices(pipe):
     tok = pipe.tokenizer
     assert token_indices(tok, "a red circle and a blue star", ["circle", "star"]) == [[3], [7]]
     assert token_indices(tok, "a red circle", [START, END]) == [[0], [4]]
-    assert token_indices(tok, "a zebra on the grass", ["zebra"]) == [[2, 3, 4, 5, 6]]  # split word: all its tokens
+    with pytest.warns(UnknownWordWarning, match="'zebra' is unknown to this model's tokenizer"):
+        assert token_indices(tok, "a zebra on the grass", ["zebra"]) == [[2, 3, 4, 5, 6]]  # split word: all its tokens
     with pytest.raises(ValueError, match=r"'horse' is not in the prompt .* its words are \['a', 'red', 'circle'\]"):
         token_indices(tok, "a red circle", ["horse"])
 
@@ -66,6 +68,23 @@ def test_recorded_maps_equal_hand_computed_attention(pipe):
     assert maps.resolutions["down_blocks.0.attentions.0.transformer_blocks.0.attn2"] == (8, 8)
     assert maps.resolutions["mid_block.attentions.0.transformer_blocks.0.attn2"] == (4, 4)
     assert maps.mean().shape == (1, 1, 8, 8)
+
+
+def test_daam_aggregation_equals_a_hand_written_one(pipe):
+    g = generate(pipe, "a red circle", ["red", "circle"], steps="all", heads="all", num_inference_steps=3)
+    size = (16, 16)
+    total, pairs = 0, 0
+    for name, maps in g.maps.per_layer.items():  # (B, heads, words, h, w), averaged over the 3 steps
+        if name.startswith("mid_block"):
+            continue  # DAAM leaves the mid block out
+        for h in range(maps.shape[1]):
+            up = torch.nn.functional.interpolate(maps[:, h], size=size, mode="bicubic", align_corners=False)
+            total, pairs = total + up.clamp(min=0) * 3, pairs + 1  # summed over the steps, as DAAM's store does
+    daam = g.maps.mean(size, aggregation="daam")
+    assert torch.allclose(daam, total / pairs, atol=1e-6)
+    assert not torch.allclose(daam / 3, g.maps.mean(size), atol=1e-3)  # not foundseg's default
+    with pytest.raises(ValueError, match="heads='all'"):
+        generate(pipe, "a red circle", ["red"], num_inference_steps=2).maps.mean(aggregation="daam")
 
 
 def test_recording_does_not_change_the_image(pipe):

@@ -19,15 +19,15 @@ def image_file(tmp_path):
     return path
 
 
-def test_cam_writes_png_npz_json_and_refuses_to_overwrite(tmp_path, image_file, tiny_clip_dir):
+def test_cam_writes_png_npz_json_and_refuses_to_overwrite(tmp_path, image_file, tiny_clip_dir, capsys):
     out = tmp_path / "cam"
     args = ["cam", str(image_file), "--classes", "circle", "square", "--model", str(tiny_clip_dir), "--out", str(out)]
     assert main(args) == 0
     maps = np.load(out / "cam.npz")["maps"]
     assert maps.shape == (2, 32, 32) and (out / "cam.png").stat().st_size > 0
     assert json.loads((out / "cam.json").read_text())["classes"] == ["circle", "square"]
-    with pytest.raises(SystemExit, match="pass --force"):
-        main(args)
+    assert main(args) == 2
+    assert "pass --force to overwrite" in capsys.readouterr().err
     assert main(args + ["--force", "--dense", "--device", "cpu"]) == 0
     assert json.loads((out / "cam.json").read_text())["method"] == "dense_clip"
 
@@ -101,3 +101,73 @@ def test_a_huge_photo_is_resized_to_the_models_input(tmp_path, tiny_clip_dir, ti
     assert main(["attention", "--prompt", "a red circle", "--word", "circle", "--image", str(photo), "--size", "64", "48",
                  "--model", str(tiny_sd_dir), "--out", str(tmp_path / "a")]) == 0
     assert np.load(tmp_path / "a" / "attention.npz")["mean"].shape == (1, 64, 48)
+
+
+def _run(argv, capsys):
+    """Exit status and stderr lines of one command (argparse's own errors exit through SystemExit)."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_bad_inputs_get_one_line_naming_the_problem_and_leave_nothing(tmp_path, image_file, tiny_clip_dir,
+                                                                        tiny_sd_dir, capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    folder = _write_folder_dataset(tmp_path / "ds")
+    out = str(tmp_path / "out")
+    cam = ["cam", str(image_file), "--classes", "circle", "--out", out]
+    attention = ["attention", "--prompt", "a red circle", "--word", "circle", "--model", str(tiny_sd_dir), "--out", out]
+    features = ["features", str(image_file), "--model", str(tiny_sd_dir), "--out", out]
+    cases = [
+        (cam + ["--model", "./clipcopyy"], "foundseg cam: model directory './clipcopyy' does not exist"),
+        (cam + ["--model", str(tiny_sd_dir)], "is a Stable Diffusion pipeline; a CLIP model is needed here"),
+        (cam + ["--model", "shapes-vit"], "unknown model name 'shapes-vit'"),
+        (["cam", str(tmp_path / "none.png"), "--classes", "circle", "--out", out], "none.png"),
+        (cam[:-1] + [str(a_file)], f"--out {a_file} is a file; name a directory"),
+        (["eval", *folder[:-4], *folder[-2:], "--method", "disc", "--out", out], "foundseg eval: --dataset folder needs --classes"),
+        (["eval", *folder, "--method", "disc", "--limit", "-3", "--out", out], "argument --limit: must be at least 1, got -3"),
+        (["eval", *folder, "--method", "disc", "--limit", "0", "--out", out], "argument --limit: must be at least 1, got 0"),
+        (attention + ["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+        (attention + ["--image", str(image_file), "--t", "-5"], "argument --t: must be a timestep from 0"),
+        (attention + ["--image", str(image_file), "--t", "5000"], "--t 5000: this model's timesteps run from 0 to 999"),
+        (attention[:4] + ["dog"] + attention[5:], "word 'dog' is not in the prompt"),
+        (features + ["--last", "0"], "argument --last: must be at least 1, got 0"),
+        (features + ["--last", "40"], "--last 40: this UNet has"),
+        (["zoo", "card", str(tmp_path)], "holds no trained shapes-clip, shapes-sd"),
+    ]
+    for argv, message in cases:
+        code, err = _run(argv, capsys)
+        assert code == 2 and len(err) == 1 and err[0].startswith("foundseg ") and message in err[0], (argv, err)
+        assert not (tmp_path / "out").exists(), argv  # nothing written, nothing left behind
+
+
+def test_a_failure_after_loading_leaves_no_partial_output_and_debug_shows_the_traceback(tmp_path, image_file,
+                                                                                         tiny_sd_dir, capsys):
+    argv = ["attention", "--prompt", "a red circle", "--word", "dog", "--model", str(tiny_sd_dir),
+            "--out", str(tmp_path / "out")]
+    (tmp_path / "out").mkdir()
+    assert _run(argv, capsys)[0] == 2
+    assert list((tmp_path / "out").iterdir()) == []  # an existing --out stays, empty
+    with pytest.raises(ValueError, match="not in the prompt"):
+        main(argv + ["--debug"])
+
+
+def test_cam_warns_about_unknown_words_and_writes_scores_beside_the_maps(tmp_path, image_file, capsys):
+    out = tmp_path / "cam"
+    code, err = _run(["cam", str(image_file), "--classes", "circle", "cat", "--joint", "--out", str(out)], capsys)
+    assert code == 0 and len(err) == 1 and "warning: class_names: 'cat' is unknown" in err[0]
+    meta = json.loads((out / "cam.json").read_text())
+    assert meta["scaling"] == "joint" and len(meta["scores"]) == 2
+    maps = np.load(out / "cam.npz")
+    assert np.allclose(maps["scores"], meta["scores"], atol=1e-6) and maps["maps"].max() <= 1
+
+
+def test_eval_metrics_are_valid_json_with_the_reason_for_nulls(tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["eval", "--dataset", "shapes", "--method", "disc", "--limit", "2", "--out", str(out)]) == 0
+    text = (out / "metrics.json").read_text()
+    result = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert result["per_class"]["circle"] is None and "neither the ground truth nor the predictions" in result["null"]

@@ -19,8 +19,9 @@ def image():
     return np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)  # not square
 
 
-def reference_gradcam(clip, image, name, pooling):
-    """Plain Grad-CAM: full forward with grad, a hook on the last block's first LayerNorm, one class at a time."""
+def reference_gradcam(clip, image, name, pooling, scale=True):
+    """Plain Grad-CAM: full forward with grad, a hook on the last block's first LayerNorm, one class at a time;
+    the raw token-grid map when not ``scale``."""
     model, tokenizer = clip
     pixels, size = prepare_image(model, image)
     acts = {}
@@ -40,6 +41,8 @@ def reference_gradcam(clip, image, name, pooling):
     cam = torch.relu((grad.mean(0) * act).sum(-1))
     gh, gw = pixels.shape[-2] // 8, pixels.shape[-1] // 8
     cam = cam.reshape(gh, gw)
+    if not scale:
+        return cam
     cam = (cam - cam.min()) / (cam.max() - cam.min())
     return F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
 
@@ -51,6 +54,15 @@ def test_gradcam_equals_reference_for_every_class(clip, image, pooling):
     assert cam.maps.shape == (3, 40, 56) and cam.maps.min() >= 0 and cam.maps.max() <= 1
     for name, got in zip(names, cam.maps):
         assert np.abs(got - reference_gradcam(clip, image, name, pooling)).max() <= 1e-5
+
+
+def test_joint_scaling_keeps_the_classes_strengths(clip, image):
+    names = ["circle", "square", "star"]
+    raw = torch.stack([reference_gradcam(clip, image, n, "cls", scale=False) for n in names])
+    joint = (raw - raw.min()) / (raw.max() - raw.min())
+    expected = F.interpolate(joint[None], size=(40, 56), mode="bilinear", align_corners=False)[0].numpy()
+    got = gradcam(clip, image, names, pooling="cls", scaling="joint").maps
+    assert np.abs(got - expected).max() <= 1e-5
 
 
 def test_one_backward_for_all_classes(clip, image, monkeypatch):
@@ -92,7 +104,8 @@ def test_background_softmax_templates_and_targets(clip, image):
 @pytest.mark.parametrize("kwargs, match", [
     ({"class_names": []}, "class_names"), ({"class_names": "circle"}, "class_names"),
     ({"target": "qkv"}, "target"), ({"pooling": "max"}, "pooling"), ({"layer": 5}, "layer"),
-    ({"templates": ["a photo"]}, "templates"), ({"input_size": 3}, "input_size"),
+    ({"templates": ["a photo"]}, "templates"), ({"input_size": 3}, "input_size"), ({"input_size": 0}, "input_size"),
+    ({"scaling": "max"}, "scaling"),
     ({"class_names": ["circle", "square", "circle"]}, "class_names must not repeat"),
     ({"class_names": [" ".join(["circle"] * 40)]}, "class_names: prompt .* longer than"),
     ({"image": np.zeros((4, 30, 3), np.uint8)}, "smaller than one 8 px patch"),

@@ -58,3 +58,24 @@ def test_diffusion_classifier_shares_noise_across_prompts(pipe):
     assert diffusion_classify(pipe, image, ["circle", "star"]) == int(errors[[0, 2]].argmin())
     with pytest.raises(ValueError, match="timesteps"):
         denoising_errors(pipe, image, ["a circle"], timesteps=(1000,))
+
+
+def test_captured_outputs_are_released_even_when_the_body_raises(pipe):
+    from foundseg.models import capture_outputs
+
+    blocks = {f"up.{i}": b for i, b in enumerate(pipe.unet.up_blocks)}
+    with pytest.raises(RuntimeError, match="stop"):
+        with capture_outputs(blocks) as out:
+            side = pipe.unet.config.sample_size
+            text = pipe.encode_prompt("a red circle", "cpu", 1, False)[0]
+            pipe.unet(torch.zeros(1, 4, side, side), 10, encoder_hidden_states=text)
+            assert sorted(out) == sorted(blocks)
+            raise RuntimeError("stop")
+    assert all(not b._forward_hooks for b in pipe.unet.modules())
+
+
+def test_feature_extraction_leaves_no_hook_after_bad_input(pipe):
+    with pytest.raises(ValueError):
+        extract_features(pipe, np.zeros((32, 32, 3), np.uint8), t=5000)
+    assert all(not m._forward_hooks for m in pipe.unet.modules())
+    assert extract_features(pipe, np.zeros((32, 32, 3), np.uint8), last=2).shape[0] == 32

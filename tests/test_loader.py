@@ -19,12 +19,22 @@ def test_directories_load_through_from_pretrained(tiny_clip_dir, tiny_sd_dir):
 def test_unknown_names_and_kinds(tiny_clip_dir):
     with pytest.raises(ValueError, match="unknown model name 'shapes-vit'"):
         load_clip("shapes-vit")
-    with pytest.raises(ValueError, match="is a sd model"):
+    with pytest.raises(ValueError, match="is a Stable Diffusion pipeline; a CLIP model is needed"):
         load_clip("shapes-sd")
     with pytest.raises(ValueError, match="kind must be given"):
         load("someone/some-model")
     with pytest.raises(ValueError, match="name must be"):
         load_clip("")
+
+
+def test_a_directory_of_the_wrong_kind_or_a_missing_path_is_named_as_such(tiny_clip_dir, tiny_sd_dir, tmp_path):
+    with pytest.raises(ValueError, match="is a Stable Diffusion pipeline; a CLIP model is needed"):
+        load_clip(str(tiny_sd_dir))
+    with pytest.raises(ValueError, match="is a CLIP model; a Stable Diffusion pipeline is needed"):
+        load_sd(str(tiny_clip_dir))
+    for path in ("./clipcopyy", str(tmp_path / "missing"), "~/no-such-model"):
+        with pytest.raises(FileNotFoundError, match="does not exist"):  # never looked up on the hub
+            load_clip(path)
 
 
 def test_offline_hub_id_gives_one_clear_error(monkeypatch):

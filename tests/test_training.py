@@ -27,12 +27,15 @@ def test_same_seed_same_weights_and_loadable_layout(tmp_path):
     assert (tmp_path / "a" / "shapes-sd" / "tokenizer" / "vocab.json").exists()
     assert not (tmp_path / "a" / "shapes-sd" / "tokenizer" / "tokenizer.json").exists()
     assert pipe.scheduler.config.clip_sample is False and pipe.scheduler.config.steps_offset == 1
-    train_zoo(tmp_path / "a", seed=4, progress=False, **TINY)  # retraining replaces the models whole
+    with pytest.raises(FileExistsError, match="force"):
+        train_zoo(tmp_path / "a", seed=4, progress=False, **TINY)  # never replaced by accident
+    assert _digest(tmp_path / "a") == a
+    train_zoo(tmp_path / "a", seed=4, progress=False, force=True, **TINY)  # retraining replaces the models whole
     assert _digest(tmp_path / "a") != a
 
 
 @pytest.mark.slow
-def test_cli_zoo_train_with_settings_writes_both_models(tmp_path):
+def test_cli_zoo_train_with_settings_writes_both_models(tmp_path, capsys):
     import yaml
 
     settings = tmp_path / "tiny.yaml"
@@ -42,8 +45,10 @@ def test_cli_zoo_train_with_settings_writes_both_models(tmp_path):
     assert (tmp_path / "zoo" / "shapes-sd" / "model_index.json").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("optimizer: {lr: 1}\n")
-    with pytest.raises(SystemExit, match="may only hold"):
-        main(["zoo", "train", "--out", str(tmp_path / "zoo2"), "--settings", str(bad)])
+    assert main(["zoo", "train", "--out", str(tmp_path / "zoo2"), "--settings", str(bad)]) == 2
+    assert "may only hold" in capsys.readouterr().err
+    assert main(["zoo", "train", "--out", str(tmp_path / "zoo"), "--settings", str(settings), "--no-card"]) == 2
+    assert "already holds shapes-clip, shapes-sd; pass force=True (--force)" in capsys.readouterr().err
 
 
 def test_clip_pooling_setting_is_recorded_and_checked(tmp_path):

@@ -6,7 +6,7 @@ import torch
 
 from foundseg.models import load, load_clip, load_sd
 from foundseg.models.loader import ZOO_DIR
-from foundseg.training.card import clip_metrics, sd_metrics
+from foundseg.eval.zoo import clip_metrics, sd_metrics
 
 
 def test_shipped_models_load_through_the_same_code_path():

@@ -15,10 +15,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.activations import capture_outputs
 from ..models.clip_embeddings import POOLINGS, default_pooling, pool_tokens
+from ..scaling import minmax_scale
 from .inputs import check_clip, prepare_image, token_grid, upsample, vision_tokens_before
 from .prompts import DEFAULT_TEMPLATES, check_class_names, class_embeddings, prompt_embeddings
 
+SCALINGS = ("per_class", "joint")
+"""How the maps are scaled to [0, 1]: each on its own, or all together."""
 TARGETS = ("attn_input", "layer_input", "layer_output")
 """Where the CAM is taken in block ``layer``: its attention's input (CLIP-ES), its input, or its output."""
 
@@ -39,16 +43,9 @@ class CAMResult:
     scores: np.ndarray
 
 
-def _scale_maps(cam: torch.Tensor) -> torch.Tensor:
-    """Per-map min-max scaling to [0, 1] (pytorch-grad-cam's convention); flat maps become zeros."""
-    flat = cam.flatten(1)
-    lo, hi = flat.min(1).values, flat.max(1).values
-    return (cam - lo[:, None, None]) / (hi - lo).clamp_min(1e-12)[:, None, None]
-
-
 def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=None, background=None,
             pooling: str | None = None, layer: int = -1, target: str = "attn_input",
-            input_size: int | None = None) -> CAMResult:
+            input_size: int | None = None, scaling: str = "per_class") -> CAMResult:
     """One Grad-CAM map per class for ``image``.
 
     Args:
@@ -63,6 +60,9 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
         layer: the encoder block whose activation is used (default the last).
         target: one of :data:`TARGETS`.
         input_size: shorter side fed to the model (default the model's image size).
+        scaling: ``"per_class"`` scales each map to [0, 1] on its own (pytorch-grad-cam's and CLIP-ES's
+            convention: every class's map peaks at 1, however weak its score); ``"joint"`` scales all maps by
+            their common minimum and maximum, so a class the model barely sees stays dim beside the others.
 
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import sample
@@ -76,6 +76,8 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
     class_names = check_class_names(class_names)
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
     pooling = pooling or default_pooling(model)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -87,23 +89,14 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
     pixels, size = prepare_image(model, image, input_size)
     grid = token_grid(pixels, model.config.vision_config.patch_size)
     n_cls = len(text)
-    captured = {}
     index = layer % len(layers)
-    block = layers[index]
-
-    def keep(module, args, output):
-        captured["act"] = output
-
     with torch.enable_grad():
         h = vision_tokens_before(model, pixels, index).requires_grad_(True)
-        handle = block.layer_norm1.register_forward_hook(keep)
-        try:
+        with capture_outputs({"attn_input": layers[index].layer_norm1}) as captured:
             out = h
             for blk in layers[index:]:
                 out = blk(out, None)
-        finally:
-            handle.remove()
-        act = {"attn_input": captured["act"], "layer_input": h, "layer_output": out}[target]
+        act = {"attn_input": captured["attn_input"], "layer_input": h, "layer_output": out}[target]
         img = F.normalize(pool_tokens(model, out, pooling), dim=-1)
         sims = (img @ torch.cat([text, bg]).T)[0]  # (C + B,)
         scores = (model.logit_scale.exp() * sims).softmax(-1)[:n_cls] if len(bg) else sims[:n_cls]
@@ -113,4 +106,5 @@ def gradcam(clip, image, class_names, *, templates=DEFAULT_TEMPLATES, synonyms=N
     patches, grads = act[0, 1:].detach(), grad[:, 0, 1:]
     weights = grads.mean(1, keepdim=True)
     cam = F.relu((weights * patches).sum(-1)).reshape(n_cls, *grid)
-    return CAMResult(upsample(_scale_maps(cam), size), list(class_names), scores.detach().cpu().numpy())
+    scaled = minmax_scale(cam) if scaling == "per_class" else minmax_scale(cam.reshape(1, -1, grid[1])).reshape(cam.shape)
+    return CAMResult(upsample(scaled, size), list(class_names), scores.detach().cpu().numpy())

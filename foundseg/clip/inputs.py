@@ -30,7 +30,7 @@ def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Te
     arr = load_image(image, "image")
     vision = model.config.vision_config
     patch = vision.patch_size
-    target = input_size or vision.image_size
+    target = vision.image_size if input_size is None else input_size
     if not isinstance(target, int) or target < patch:
         raise ValueError(f"input_size must be an integer of at least one patch ({patch} px), got {input_size!r}")
     h, w = arr.shape[:2]

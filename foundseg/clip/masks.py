@@ -84,9 +84,9 @@ def semantic_map(maps, class_ids, background_threshold: float = 0.5) -> np.ndarr
     return labels_from_maps(maps, class_ids, "fixed", background_threshold)
 
 
-def labels_from_maps(maps, class_ids, method: str = "fixed", value: float = 0.5) -> np.ndarray:
+def labels_from_maps(maps, class_ids, method: str = "fixed", value: float = 0.5, background: int = 0) -> np.ndarray:
     """(H, W) label map: each map is thresholded by ``method``/``value`` (see :func:`threshold_maps`); a pixel
-    takes the id of the highest map among those that keep it, else 0 (background).
+    takes the id of the highest map among those that keep it, else ``background``.
 
     ``maps`` is (C, H, W); ``class_ids`` gives one id per map.
 
@@ -101,4 +101,4 @@ def labels_from_maps(maps, class_ids, method: str = "fixed", value: float = 0.5)
         raise ValueError(f"class_ids must give one id per map ({arr.shape[0]}), got {ids.tolist()}")
     keep = threshold_maps(arr, method, value)
     masked = np.where(keep, arr, -np.inf)
-    return np.where(keep.any(0), ids[masked.argmax(0)], 0).astype(np.int64)
+    return np.where(keep.any(0), ids[masked.argmax(0)], background).astype(np.int64)

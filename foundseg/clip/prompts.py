@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..data.vocab import warn_unknown_words
 from ..models.clip_embeddings import text_embeddings
 
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
@@ -62,6 +63,7 @@ def class_embeddings(model, tokenizer, class_names, templates=DEFAULT_TEMPLATES,
     (torch.Size([2, 64]), [1.0, 1.0])
     """
     names = check_class_names(class_names)
+    warn_unknown_words(tokenizer, names + [s for n in names for s in (synonyms or {}).get(n, ())], "class_names")
     per_class = [class_prompts(name, templates, synonyms) for name in names]
     prompts = [p for ps in per_class for p in ps]
     lengths = [len(ids) for ids in tokenizer(prompts).input_ids]

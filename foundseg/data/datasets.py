@@ -223,7 +223,8 @@ def label_folder(images_dir, labels_dir, class_file, image_suffix: str = ".jpg",
 
 
 class ShapesDataset:
-    """The shapes world's ``split`` as a segmentation dataset: ``n`` images, background + the shape classes.
+    """The shapes world's ``split`` as a segmentation dataset: ``n`` images, background + the shape classes,
+    with the seen and unseen classes as ``subsets``.
 
     ``size`` and ``seed`` are passed to :func:`foundseg.data.sample`; item ``i`` is sample ``i`` of ``split``.
 
@@ -239,10 +240,11 @@ class ShapesDataset:
     ignore_index = 255
 
     def __init__(self, split: str = "test", n: int = 500, size: int = 32, seed: int = 0):
-        from .shapes import CLASSES
+        from .shapes import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES
 
         self.split, self.n, self.size, self.seed = split, n, size, seed
         self.class_names = ["background", *CLASSES]
+        self.subsets = {"seen": SEEN_CLASSES, "unseen": UNSEEN_CLASSES}
 
     def __len__(self) -> int:
         return self.n

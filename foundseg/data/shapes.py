@@ -128,7 +128,7 @@ def _rng(split: str, index: int, seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index)])
 
 
-def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Inside-test of a unit shape; ``u`` right, ``v`` down, the shape spans about [-1, 1]²."""
     au, av = np.abs(u), np.abs(v)
     if shape == "circle":
@@ -209,7 +209,7 @@ def sample(split: str, index: int, seed: int = 0, size: int = DEFAULT_SIZE) -> S
     for _attempt in range(30):
         radii = rng.uniform(0.13, 0.3 if n_obj > 1 else 0.38, size=n_obj) * size
         centres = rng.uniform(radii[:, None], size - radii[:, None], size=(n_obj, 2))
-        masks = [_shape_mask(CLASSES[s], (xx - cx) / r, (yy - cy) / r) for s, r, (cx, cy) in zip(shapes, radii, centres)]
+        masks = [shape_mask(CLASSES[s], (xx - cx) / r, (yy - cy) / r) for s, r, (cx, cy) in zip(shapes, radii, centres)]
         label = np.zeros((size, size), np.uint8)
         for s, m in zip(shapes, masks):
             label[m] = s + 1

@@ -134,3 +134,39 @@ def write_tokenizer(directory, model_max_length: int = MODEL_MAX_LENGTH) -> Path
     (directory / "special_tokens_map.json").write_text(json.dumps(
         {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}, indent=2))
     return directory
+
+
+class UnknownWordWarning(UserWarning):
+    """A class name or prompt word the model's tokenizer holds no token for: it reads it letter by letter."""
+
+
+def unknown_words(tokenizer, words) -> list[str]:
+    """The ``words`` that ``tokenizer`` splits into single characters only — words it has no token for, as the
+    shapes-world tokenizer does with anything outside :data:`WORDS` (a real CLIP's BPE has tokens for common
+    words and pieces of the rest).
+
+    >>> from transformers import CLIPTokenizer
+    >>> import tempfile
+    >>> tok = CLIPTokenizer.from_pretrained(write_tokenizer(tempfile.mkdtemp()))
+    >>> unknown_words(tok, ["circle", "cat", "x", "red heart"])
+    ['cat']
+    """
+    out = []
+    for phrase in words:
+        for word in phrase.replace(",", " ").replace(".", " ").split():
+            pieces = [p.replace("</w>", "") for p in tokenizer.tokenize(word)]
+            if len(pieces) > 1 and all(len(p) == 1 for p in pieces) and word not in out:
+                out.append(word)
+    return out
+
+
+def warn_unknown_words(tokenizer, words, argument: str) -> None:
+    """Warn (:class:`UnknownWordWarning`) when ``argument``'s ``words`` hold words unknown to ``tokenizer``."""
+    import warnings
+
+    unknown = unknown_words(tokenizer, words)
+    if unknown:
+        warnings.warn(f"{argument}: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} unknown to "
+                      "this model's tokenizer, which reads them letter by letter, so their maps and scores mean little; "
+                      "the shapes-world models know only the shapes world's words (foundseg.data.WORDS) — for other "
+                      "words use a real model (FOUNDSEG_SCALE=full, or --model)", UnknownWordWarning, stacklevel=3)

@@ -39,23 +39,50 @@ class AttentionMaps:
     per_layer: dict[str, torch.Tensor]
     steps: list[int]
     per_step: dict[int, torch.Tensor] = field(default_factory=dict)
+    all_heads: bool = False
 
     @property
     def resolutions(self) -> dict[str, tuple[int, int]]:
         return {name: tuple(m.shape[-2:]) for name, m in self.per_layer.items()}
 
-    def mean(self, size: tuple[int, int] | None = None) -> torch.Tensor:
-        """Maps of all layers upsampled (bilinear) to ``size`` (default: the largest layer) and averaged."""
+    def mean(self, size: tuple[int, int] | None = None, aggregation: str = "layers") -> torch.Tensor:
+        """One map per word (B, K, H, W), at ``size`` (default: the largest layer's, the latent size for SD).
+
+        ``aggregation="layers"`` (foundseg's): each layer's heads averaged, the layers upsampled bilinearly
+        and averaged with equal weight, the mid block included. ``"daam"`` (DAAM 0.2.0's
+        ``compute_global_heat_map``): every (layer, head) map upsampled bicubically and clamped at zero, then
+        averaged over all pairs — so a layer with more heads weighs more —, the mid block left out, summed over
+        the recorded steps. It needs every head (record with ``heads="all"``).
+
+        >>> maps = AttentionMaps({"up.0": torch.ones(1, 2, 1, 4, 4), "mid": torch.zeros(1, 1, 1, 2, 2)}, [0, 1],
+        ...                      all_heads=True)
+        >>> float(maps.mean(aggregation="daam").max())  # the mid block left out; two steps summed
+        2.0
+        """
         if not self.per_layer:
             raise ValueError("no cross-attention layer was recorded; check the layers and steps asked for")
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         size = size or max(self.resolutions.values())
-        return torch.stack([_resize(m, size) for m in self.per_layer.values()]).mean(0)
+        if aggregation == "layers":
+            maps = [m.mean(1) if self.all_heads else m for m in self.per_layer.values()]
+            return torch.stack([_resize(m, size) for m in maps]).mean(0)
+        if not self.all_heads:
+            raise ValueError("aggregation='daam' needs every head's map: record with heads='all'")
+        pairs = [head for name, m in self.per_layer.items() if not name.startswith("mid") for head in m.unbind(1)]
+        if not pairs:
+            raise ValueError("aggregation='daam' leaves the mid block out, and no other layer was recorded")
+        return torch.stack([_resize(m, size, "bicubic").clamp(min=0) for m in pairs]).mean(0) * len(self.steps)
 
 
-def _resize(maps: torch.Tensor, size) -> torch.Tensor:
+AGGREGATIONS = ("layers", "daam")
+"""How :meth:`AttentionMaps.mean` combines layers and heads into one map per word."""
+
+
+def _resize(maps: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
     lead = maps.shape[:-2]
     flat = maps.reshape(-1, 1, *maps.shape[-2:]).float()
-    return F.interpolate(flat, size=tuple(size), mode="bilinear", align_corners=False).reshape(*lead, *size)
+    return F.interpolate(flat, size=tuple(size), mode=mode, align_corners=False).reshape(*lead, *size)
 
 
 def cross_attention_layers(unet) -> list[str]:
@@ -248,4 +275,4 @@ class CrossAttentionRecorder:
         for step, layers in self.per_step.items():
             size = max(m.shape[-2:] for m in layers.values())
             per_step[step] = torch.stack([_resize(m, size) for m in layers.values()]).mean(0).float().cpu()
-        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step)
+        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step, all_heads=self.heads == "all")

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data.images import fit_size, load_image, shrink
+from ..data.images import load_image
 from .attention import AttentionMaps, CrossAttentionRecorder
+from .latents import add_noise, encode_image, noise_generator
 from .tokens import token_indices
 
 
@@ -25,19 +26,6 @@ class Generation:
 
     image: np.ndarray
     maps: AttentionMaps
-
-
-def to_unit_range(images: np.ndarray) -> torch.Tensor:
-    """uint8 images (B, H, W, 3) → float (B, 3, H, W) in [-1, 1], as the VAE expects.
-
-    >>> to_unit_range(np.array([[[[0, 255, 0]]]], np.uint8)).flatten().tolist()
-    [-1.0, 1.0, -1.0]
-    """
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator("cpu").manual_seed(int(seed))
 
 
 def generate(pipe, prompt: str, words, *, steps=-1, layers=None, resolutions=None, heads="mean",
@@ -60,84 +48,16 @@ def generate(pipe, prompt: str, words, *, steps=-1, layers=None, resolutions=Non
     >>> g.maps.steps, sorted(g.maps.per_step)
     ([0, 1, 2], [0, 1, 2])
     """
+    if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        raise ValueError(f"num_inference_steps must be at least 1, got {num_inference_steps!r}")
     groups = token_indices(pipe.tokenizer, prompt, words)
     cfg = guidance_scale > 1
     with CrossAttentionRecorder(pipe.unet, groups, layers, resolutions, heads, steps, num_inference_steps,
                                 conditional_half=cfg, trajectory=trajectory) as rec:
         out = pipe(prompt, height=height, width=width, num_inference_steps=num_inference_steps,
-                   guidance_scale=guidance_scale, generator=_generator(seed), output_type="np")
+                   guidance_scale=guidance_scale, generator=noise_generator(seed), output_type="np")
     image = np.round(out.images[0] * 255).astype(np.uint8)
     return Generation(image, rec.result())
-
-
-def native_size(pipe) -> int:
-    """The side in pixels a pipeline was trained at: the UNet's sample size times the VAE's downsampling.
-
-    >>> from foundseg.models import load_sd
-    >>> native_size(load_sd("shapes-sd"))
-    32
-    """
-    return pipe.unet.config.sample_size * pipe.vae_scale_factor
-
-
-def latent_multiple(pipe) -> int:
-    return pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
-
-
-@torch.no_grad()
-def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """VAE latents (1, C, h, w), scaled as the UNet expects, of ``image`` resized to ``size``.
-
-    ``image`` is anything :func:`foundseg.data.load_image` reads (an (H, W, 3) uint8 array, a path, a
-    PIL image, ...), of any size; ``size`` is (height, width) in pixels, multiples of what the UNet accepts.
-    By default the shorter side goes to the pipeline's own resolution (512 px for Stable Diffusion 1.5, 32 for
-    shapes-sd), the aspect kept (see :func:`foundseg.data.images.fit_size`).
-
-    >>> import numpy as np
-    >>> from foundseg.models import load_sd
-    >>> from foundseg.data import sample
-    >>> pipe = load_sd("shapes-sd")
-    >>> encode_image(pipe, sample("test", 0).image).shape
-    torch.Size([1, 4, 16, 16])
-    >>> encode_image(pipe, np.zeros((20, 30, 3), np.uint8)).shape  # resized to 32 x 48 pixels
-    torch.Size([1, 4, 16, 24])
-    """
-    arr = load_image(image, "image")
-    m = latent_multiple(pipe)
-    h, w = size or fit_size(arr.shape, native_size(pipe), m, "image")
-    if h % m or w % m or h < m or w < m:
-        raise ValueError(f"size must be positive multiples of {m} for this pipeline, got {(h, w)}")
-    arr = shrink(arr, (h, w))
-    x = to_unit_range(arr[None])
-    if (h, w) != arr.shape[:2]:
-        x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
-    x = x.to(device=pipe.vae.device, dtype=pipe.vae.dtype)
-    return pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
-
-
-def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torch.Tensor:
-    """Latents noised once to timestep ``t`` with a fixed noise tensor drawn from ``seed``; ``None`` adds none.
-
-    ``t`` is a training timestep of the pipeline's scheduler, in [0, ``num_train_timesteps``).
-
-    >>> import torch
-    >>> from foundseg.models import load_sd
-    >>> pipe = load_sd("shapes-sd")
-    >>> latents = torch.zeros(1, 4, 16, 16)
-    >>> add_noise(pipe, latents, 500).shape
-    torch.Size([1, 4, 16, 16])
-    >>> torch.equal(add_noise(pipe, latents, 500, seed=1), add_noise(pipe, latents, 500, seed=1))
-    True
-    >>> add_noise(pipe, latents, None) is latents
-    True
-    """
-    if t is None:
-        return latents
-    n_train = pipe.scheduler.config.num_train_timesteps
-    if not isinstance(t, (int, np.integer)) or not 0 <= t < n_train:
-        raise ValueError(f"t must be an integer timestep in [0, {n_train}) or None, got {t!r}")
-    noise = torch.randn(latents.shape, generator=_generator(seed)).to(latents.device, latents.dtype)
-    return pipe.scheduler.add_noise(latents, noise, torch.tensor([int(t)]))
 
 
 @torch.no_grad()
@@ -192,5 +112,5 @@ def denoise_attention(pipe, image, prompt: str, words, *, strength: float = 0.5,
                                 conditional_half=guidance_scale > 1, trajectory=True) as rec:
         out = img2img(prompt, image=arr.astype(np.float32)[None] / 255.0, strength=strength,
                       num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                      generator=_generator(seed), output_type="np")
+                      generator=noise_generator(seed), output_type="np")
     return Generation(np.round(out.images[0] * 255).astype(np.uint8), rec.result())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .capture import encode_image
+from .latents import encode_image
 
 
 @torch.no_grad()

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .capture import add_noise, encode_image
+from ..models.activations import capture_outputs
+from .latents import add_noise, encode_image
 
 
 def output_layers(unet) -> list[str]:
@@ -52,16 +53,10 @@ def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: 
     if not 1 <= last <= len(layers):
         raise ValueError(f"last must be between 1 and {len(layers)} (the UNet's output-side layers), got {last}")
     chosen = layers[-last:]
-    grabbed = {}
-    handles = [pipe.unet.get_submodule(n).register_forward_hook(
-        lambda m, a, out, n=n: grabbed.__setitem__(n, out[0] if isinstance(out, tuple) else out)) for n in chosen]
-    try:
-        noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
-        text = pipe.encode_prompt(prompt, noisy.device, 1, False)[0]
+    noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
+    text = pipe.encode_prompt(prompt, noisy.device, 1, False)[0]
+    with capture_outputs({n: pipe.unet.get_submodule(n) for n in chosen}) as grabbed:
         pipe.unet(noisy, 0 if t is None else int(t), encoder_hidden_states=text)
-    finally:
-        for h in handles:
-            h.remove()
     feats = [F.normalize(grabbed[n][0].float(), dim=0) for n in chosen]
     hw = max(f.shape[-2:] for f in feats)
     feats = [F.interpolate(f[None], size=hw, mode="bilinear", align_corners=False)[0] for f in feats]
@@ -96,6 +91,39 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 50, seed: int = 0) -> torch.Ten
             break
         centres = new
     return torch.cdist(x, centres).argmin(1)
+
+
+def silhouette(x: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean silhouette of a clustering of the rows of ``x`` (N, D) into ``labels`` (N,): for each point, how much
+    nearer it is to its own cluster than to the nearest other one, in [-1, 1]; higher is better separated.
+    A single cluster scores 0.
+
+    >>> x = torch.tensor([[0.0], [0.1], [5.0], [5.1]])
+    >>> round(silhouette(x, torch.tensor([0, 0, 1, 1])), 3), round(silhouette(x, torch.tensor([0, 1, 0, 1])), 3)
+    (0.98, -0.49)
+    """
+    ids = labels.unique()
+    if len(ids) < 2:
+        return 0.0
+    d = torch.cdist(x.float(), x.float())
+    same = labels[:, None] == labels[None]
+    own = (d * same).sum(1) / (same.sum(1) - 1).clamp(min=1)
+    other = torch.stack([d[:, labels == j].mean(1) for j in ids], 1).masked_fill(labels[:, None] == ids[None], float("inf"))
+    nearest = other.min(1).values
+    s = (nearest - own) / torch.maximum(own, nearest)
+    return float(torch.where(same.sum(1) > 1, s, torch.zeros_like(s)).mean())
+
+
+def choose_k(features: torch.Tensor, ks=(2, 3, 4, 5), seed: int = 0) -> int:
+    """The number of k-means clusters among ``ks`` whose clustering of a (C, h, w) feature map has the highest
+    :func:`silhouette`: k chosen from the features alone, without ground truth.
+
+    >>> blobs = torch.cat([torch.zeros(2, 4, 8), torch.ones(2, 4, 8) * 5], 1)  # two flat halves
+    >>> choose_k(blobs + 0.01 * torch.randn(2, 8, 8))
+    2
+    """
+    x = features.reshape(features.shape[0], -1).T
+    return max(ks, key=lambda k: silhouette(x, kmeans(x, k, seed=seed)))
 
 
 def cluster_features(features: torch.Tensor, k: int, size=None, seed: int = 0) -> torch.Tensor:

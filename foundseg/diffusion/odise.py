@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .capture import add_noise
+from ..models.activations import capture_outputs
+from .latents import add_noise, vae_latents
 
 TEXT_MODES = ("null", "caption", "implicit")
 
@@ -123,12 +124,6 @@ def frozen(module: nn.Module):
             p.requires_grad_(flag)
 
 
-def _hooked(modules: dict[str, nn.Module], store: dict):
-    return [m.register_forward_hook(lambda mod, a, out, n=n: store.__setitem__(n, out[0] if isinstance(out, tuple)
-                                                                                  else out))
-            for n, m in modules.items()]
-
-
 def _pick(blocks, chosen, prefix):
     idx = range(len(blocks)) if chosen is None else chosen
     if any(not 0 <= i < len(blocks) for i in idx):
@@ -166,20 +161,14 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
     feats: dict[str, torch.Tensor] = {}
     vae, unet = pipe.vae, pipe.unet
     with torch.no_grad():
-        handles = _hooked(_pick(vae.encoder.down_blocks, config.vae_blocks, "vae_encoder"), feats) \
-            if config.vae_encoder else []
-        try:
-            latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mean * vae.config.scaling_factor
-        finally:
-            for h in handles:
-                h.remove()
+        encoder = _pick(vae.encoder.down_blocks, config.vae_blocks, "vae_encoder") if config.vae_encoder else {}
+        with capture_outputs(encoder) as captured:
+            latents = vae_latents(vae, images)
+        feats.update(captured)
         if config.vae_decoder:
-            handles = _hooked(_pick(vae.decoder.up_blocks, config.vae_blocks, "vae_decoder"), feats)
-            try:
+            with capture_outputs(_pick(vae.decoder.up_blocks, config.vae_blocks, "vae_decoder")) as captured:
                 vae.decode(latents / vae.config.scaling_factor)
-            finally:
-                for h in handles:
-                    h.remove()
+            feats.update(captured)
     if not config.unet:
         return {k: v.detach() for k, v in feats.items()}
     b = len(images)
@@ -198,15 +187,9 @@ def odise_features(pipe, images: torch.Tensor, config: OdiseConfig, captions=Non
         text = text.expand(b, -1, -1)
     sums: dict[str, torch.Tensor] = {}
     for t in config.timesteps:
-        step: dict[str, torch.Tensor] = {}
-        handles = _hooked(_pick(unet.up_blocks, config.unet_blocks, "unet"), step)
-        try:
-            noisy = add_noise(pipe, latents, t, seed) if config.noise else latents
-            with frozen(unet):
-                unet(noisy, t, encoder_hidden_states=text)
-        finally:
-            for h in handles:
-                h.remove()
+        noisy = add_noise(pipe, latents, t, seed) if config.noise else latents
+        with capture_outputs(_pick(unet.up_blocks, config.unet_blocks, "unet")) as step, frozen(unet):
+            unet(noisy, t, encoder_hidden_states=text)
         for k, v in step.items():
             sums[k] = sums.get(k, 0) + v / len(config.timesteps)
     feats.update(sums)

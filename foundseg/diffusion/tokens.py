@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+from ..data.vocab import warn_unknown_words
+
 START, END = "<start>", "<end>"
 """Pseudo-words for the start-of-text token and the (first) end-of-text token."""
 
@@ -34,6 +36,7 @@ def token_indices(tokenizer, prompt: str, words) -> list[list[int]]:
         raise ValueError("words must name at least one word of the prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
+    warn_unknown_words(tokenizer, [prompt], "prompt")
     ids = tokenizer(prompt).input_ids
     if len(ids) > tokenizer.model_max_length:
         raise ValueError(f"prompt is {len(ids)} tokens long; the text encoder reads at most "

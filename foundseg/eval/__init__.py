@@ -1,9 +1,13 @@
-"""Evaluation: dataset-level metrics, localisation and attention scoring, baselines, the generation judge."""
-from .attention import by_resolution, cluster_quality, denoise_curve, generated_scenes, map_iou, renoise_curve
+"""Evaluation: segmentation scoring of localisation methods, attention scoring, baselines, the generation judge."""
+from ..scaling import minmax_scale
+from .attention import (by_resolution, cluster_quality, denoise_curve, generated_scenes, last_step_scores, map_iou,
+                        renoise_curve)
 from .judge import classify_shape, colour_masks, judge
-from .localisation import dense_clip_method, disc_method, evaluate_localisation, gradcam_method
-from .metrics import ConfusionMatrix, binary_iou, centred_disc, cluster_scores, mean_or_nan, minmax_scale, miou, roc_auc
+from .metrics import (DISC_RADIUS, ConfusionMatrix, binary_iou, centred_disc, cluster_scores, mean_or_nan, miou,
+                      roc_auc)
+from .segmentation import dense_clip_method, disc_method, evaluate, gradcam_method, named_method
 
-__all__ = ["ConfusionMatrix", "binary_iou", "by_resolution", "centred_disc", "classify_shape", "cluster_scores",
-           "colour_masks", "dense_clip_method", "denoise_curve", "disc_method", "evaluate_localisation",
-           "generated_scenes", "gradcam_method", "judge", "map_iou", "minmax_scale", "miou", "renoise_curve", "roc_auc"]
+__all__ = ["DISC_RADIUS", "ConfusionMatrix", "binary_iou", "by_resolution", "centred_disc", "classify_shape",
+           "cluster_quality", "cluster_scores", "colour_masks", "dense_clip_method", "denoise_curve", "disc_method",
+           "evaluate", "generated_scenes", "gradcam_method", "judge", "last_step_scores", "map_iou", "mean_or_nan", "minmax_scale", "miou",
+           "named_method", "renoise_curve", "roc_auc"]

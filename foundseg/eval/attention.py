@@ -9,8 +9,10 @@ import torch
 from ..data import CLASSES, COLOURS
 from ..data.shapes import article
 from ..diffusion import AttentionMaps, cluster_features, denoise_attention, extract_features, generate, renoise_attention
+from ..diffusion.features import choose_k
+from ..scaling import minmax_scale
 from .judge import judge
-from .metrics import binary_iou, cluster_scores, mean_or_nan, minmax_scale
+from .metrics import binary_iou, centred_disc, cluster_scores, mean_or_nan
 
 NORMALISATIONS = ("minmax", "max")
 
@@ -106,6 +108,27 @@ def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed:
     return scenes
 
 
+def last_step_scores(scenes, threshold: float = 0.5) -> dict:
+    """How the word maps of generated ``scenes`` (:func:`generated_scenes`) at their last step overlap their
+    objects: mean IoU of the map (``all``), per resolution (``by_resolution``, finest first), of the map's
+    complement (``complement``: where the word's attention is *not*, same threshold) and of the book's
+    centred disc (``disc``). ``threshold`` goes to :func:`map_iou`.
+
+    >>> scene = Scene("a red circle", "circle", np.zeros((8, 8, 3), np.uint8), centred_disc((8, 8)),
+    ...               AttentionMaps({"up.0": torch.tensor(centred_disc((4, 4)), dtype=torch.float32)[None, None]}, [0]))
+    >>> {k: (round(v, 3) if isinstance(v, float) else v) for k, v in last_step_scores([scene]).items()}
+    {'all': 1.0, 'by_resolution': {4: 1.0}, 'complement': 0.0, 'disc': 1.0}
+    """
+    by_res: dict[int, list] = {}
+    for s in scenes:
+        for r, m in by_resolution(s.maps).items():
+            by_res.setdefault(r, []).append(map_iou(m, s.mask, threshold))
+    return {"all": mean_or_nan(map_iou(s.maps.mean()[0, 0], s.mask, threshold) for s in scenes),
+            "by_resolution": {r: mean_or_nan(v) for r, v in by_res.items()},
+            "complement": mean_or_nan(map_iou(-s.maps.mean()[0, 0], s.mask, threshold) for s in scenes),
+            "disc": mean_or_nan(binary_iou(centred_disc(s.mask.shape), s.mask) for s in scenes)}
+
+
 def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "minmax", seed: int = 0) -> dict:
     """Mean IoU of the word map after re-noising once at each t in ``ts`` (``None`` = no noise), overall and
     per resolution. ``items``: (image, prompt, word, mask) tuples.
@@ -164,22 +187,26 @@ def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.
     return {k: mean_or_nan(v) for k, v in per_k.items()}
 
 
-def cluster_quality(pipe, samples, t: int | None, last: int, seed: int = 0) -> dict[str, float]:
+def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None = None, seed: int = 0) -> dict:
     """Mean k-means quality (``miou`` and ``purity`` of :func:`~foundseg.eval.metrics.cluster_scores`) of the
-    UNet features of shapes-world ``samples`` noised once to ``t``, averaging the ``last`` output-side layers.
+    UNet features of shapes-world ``samples`` noised once to ``t``, averaging the ``last`` output-side layers,
+    and the mean number of clusters ``k`` used.
 
-    Each image is clustered into as many groups as it has regions (its classes plus background): the *oracle*
-    number, which only ground truth gives. ``seed`` fixes the noise.
+    ``k`` is the number of clusters: ``None`` gives each image as many as it has regions (its classes plus
+    background) — the *oracle* number, which only ground truth gives; ``"auto"`` chooses it per image from the
+    features alone (:func:`~foundseg.diffusion.features.choose_k`, 2 to 5); an integer fixes it. ``seed``
+    fixes the noise.
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
     >>> q = cluster_quality(load_sd("shapes-sd"), [sample("test", 0)], t=200, last=2)
-    >>> sorted(q), all(0 <= v <= 1 for v in q.values())
-    (['miou', 'purity'], True)
+    >>> sorted(q), q["k"], all(0 <= q[m] <= 1 for m in ("miou", "purity"))
+    (['k', 'miou', 'purity'], 2.0, True)
     """
     scores = []
     for x in samples:
         features = extract_features(pipe, x.image, t=t, last=last, seed=seed)
-        labels = cluster_features(features, len(x.class_ids) + 1, size=x.mask.shape)
-        scores.append(cluster_scores(labels.numpy(), x.mask))
-    return {k: mean_or_nan(s[k] for s in scores) for k in ("miou", "purity")}
+        n = len(x.class_ids) + 1 if k is None else choose_k(features) if k == "auto" else k
+        labels = cluster_features(features, n, size=x.mask.shape)
+        scores.append(dict(cluster_scores(labels.numpy(), x.mask), k=n))
+    return {m: mean_or_nan(s[m] for s in scores) for m in ("miou", "purity", "k")}

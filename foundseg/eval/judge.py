@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..data.shapes import CLASSES, COLOURS, _shape_mask
+from ..data.shapes import CLASSES, COLOURS, shape_mask
 from .metrics import binary_iou
 
 _PALETTE = np.array(list(COLOURS.values()), np.float32)
@@ -38,7 +38,7 @@ def _unit_boxes() -> dict[str, tuple[float, float, float, float]]:
     v, u = np.meshgrid(g, g, indexing="ij")
     boxes = {}
     for c in CLASSES:
-        m = _shape_mask(c, u, v)
+        m = shape_mask(c, u, v)
         boxes[c] = (u[m].min(), u[m].max(), v[m].min(), v[m].max())
     return boxes
 
@@ -61,7 +61,7 @@ def template_scores(mask) -> dict[str, float]:
     for c, (u0, u1, v0, v1) in _unit_boxes().items():
         u = u0 + (xx - x0) / (x1 - x0) * (u1 - u0)
         v = v0 + (yy - y0) / (y1 - y0) * (v1 - v0)
-        out[c] = binary_iou(_shape_mask(c, u, v), mask)
+        out[c] = binary_iou(shape_mask(c, u, v), mask)
     return out
 
 

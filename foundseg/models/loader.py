@@ -68,8 +68,23 @@ def _check_weights(component: Path, label: str) -> None:
             raise ValueError(f"{label}: corrupt or truncated weight file {path} ({err})") from None
 
 
+KINDS = {"clip": "a CLIP model", "sd": "a Stable Diffusion pipeline"}
+
+
+def _is_clip_config(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("model_type") == "clip"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _check_local(path: Path, kind: str) -> None:
     label = f"model {str(path)!r}"
+    if not path.is_dir():
+        raise ValueError(f"{label} is a file; give the model's directory")
+    found = "sd" if (path / "model_index.json").is_file() else "clip" if _is_clip_config(path / "config.json") else None
+    if found is not None and found != kind:
+        raise ValueError(f"{label} is {KINDS[found]}; {KINDS[kind]} is needed here")
     if kind == "clip":
         if not (path / "config.json").is_file():
             raise ValueError(f"{label}: missing config.json")
@@ -90,6 +105,18 @@ def _check_local(path: Path, kind: str) -> None:
             _check_weights(component, f"{label} component {name!r}")
 
 
+def looks_local(name: str) -> bool:
+    """Whether ``name`` can only be a path, never a hub id (``owner/model``): it starts with ``.``, ``~`` or a
+    separator, holds a backslash or more than one ``/``, or names something in an existing directory.
+
+    >>> looks_local("./clip-copy"), looks_local("~/models/clip"), looks_local("openai/clip-vit-base-patch16")
+    (True, True, False)
+    """
+    parent = Path(name).expanduser().parent
+    return (name.startswith((".", "~", "/")) or "\\" in name or name.count("/") > 1
+            or (parent != Path(".") and parent.is_dir()))
+
+
 def resolve(name, kind: str) -> str:
     """Directory or hub id for ``name``; validates shipped and local directories.
 
@@ -106,15 +133,17 @@ def resolve(name, kind: str) -> str:
     name = str(name)
     if name in SHIPPED:
         if SHIPPED[name] != kind:
-            raise ValueError(f"name {name!r} is a {SHIPPED[name]} model, not a {kind} model")
+            raise ValueError(f"model {name!r} is {KINDS[SHIPPED[name]]}; {KINDS[kind]} is needed here")
         path = ZOO_DIR / name
         if not path.is_dir():
             raise ModelUnavailableError(f"shipped model {name!r} is missing from {ZOO_DIR}; "
                                         "reinstall foundseg or run `foundseg zoo train`")
-    elif Path(name).exists():
-        path = Path(name)
+    elif Path(name).expanduser().exists():
+        path = Path(name).expanduser()
     elif name.startswith("shapes-"):
         raise ValueError(f"unknown model name {name!r}; shipped models: {sorted(SHIPPED)}")
+    elif looks_local(name):
+        raise FileNotFoundError(f"model directory {name!r} does not exist")
     else:
         return name  # a hub id
     _check_local(path, kind)

@@ -38,6 +38,10 @@ class Scale:
         feature_batch: images per forward pass when features are extracted in bulk.
         captioner_batch: images per training step of the implicit captioner (it backpropagates through the UNet).
         counts: images, steps and seeds of each experiment, by the names in :data:`COUNTS`.
+        cpu_threads: torch's CPU threads for this scale's models (None: torch's default, one per core). The
+            shapes world's models run on one: on two cores a tiny-model call takes 0.94× as long on two
+            threads as on one on a quiet machine, but 9.7× as long when another process keeps the cores busy
+            (one thread: 1.8×), measured by ``benchmarks/thread_policy.py``.
     """
 
     name: str
@@ -49,6 +53,7 @@ class Scale:
     feature_batch: int
     captioner_batch: int
     counts: MappingProxyType = field(repr=False)
+    cpu_threads: int | None = None
     max_count: int | None = None
 
     def count(self, name: str) -> int:
@@ -76,7 +81,7 @@ SCALES = {
                     feature_batch=128, captioner_batch=32, counts=MappingProxyType(dict(
                         cam_images=500, layer_images=200, scenes=100, gen_steps=20, denoise_steps=10,
                         cluster_images=100, ablation_train=600, ablation_test=200, ablation_seeds=3,
-                        head_steps=200, classifier_images=200))),
+                        head_steps=200, classifier_images=200)), cpu_threads=1),
     "full": Scale("full", FULL_SCALE["clip"], FULL_SCALE["sd"], clip_size=224, sd_size=512, sd_half=True,
                   feature_batch=8, captioner_batch=4, counts=MappingProxyType(dict(
                       cam_images=500, layer_images=200, scenes=50, gen_steps=50, denoise_steps=20,
@@ -128,6 +133,20 @@ def current_scale() -> Scale:
             raise ValueError(f"FOUNDSEG_MAX_COUNT must be an integer of at least 1, got {cap!r}")
         overrides["max_count"] = int(cap)
     return replace(chosen, **overrides)
+
+
+def apply_thread_policy() -> int:
+    """Set torch's CPU threads to the current scale's ``cpu_threads`` (if it sets one); return the count in use.
+
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="shapes"):
+    ...     apply_thread_policy()
+    1
+    """
+    threads = current_scale().cpu_threads
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def default_model(kind: str) -> str:

@@ -1,4 +1,4 @@
-"""Reproduce the shapes-world model zoo from scratch: ``python -m foundseg.training`` or ``foundseg zoo train``."""
+"""Reproduce the shapes-world model zoo from scratch: ``foundseg zoo train --out DIR`` (or ``python -m foundseg.training``)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,8 @@ from .card import write_cards
 from .clip import train_clip
 from .sd import train_sd
 
-__all__ = ["train_clip", "train_sd", "train_zoo", "write_cards"]
+__all__ = ["MODELS", "train_clip", "train_sd", "train_zoo", "write_cards"]
+MODELS = ("shapes-clip", "shapes-sd")
 
 
 def _publish(tmp: Path, target: Path) -> None:
@@ -25,14 +26,16 @@ def _publish(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None = 2, device="cpu", **overrides) -> dict:
+def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None = 2, device="cpu", force: bool = False,
+              **overrides) -> dict:
     """Train shapes-clip, then shapes-sd on its text tower, into ``out_dir``; write ``train_log.json`` in each.
 
     ``overrides`` may hold ``clip``, ``vae`` and ``unet`` dicts of settings (used by the tests to train tiny runs).
     ``seed`` seeds both models (the UNet gets ``seed + 1``); ``progress`` shows progress bars; ``threads`` sets
     torch's CPU threads (None leaves them); ``device`` is where training runs. Each model is written to a
-    temporary directory first and replaces ``out_dir / name`` only when finished. Returns the logs by model
-    name, with ``total_wall_time_s``.
+    temporary directory first and replaces ``out_dir / name`` only when finished; models already in
+    ``out_dir`` are replaced only with ``force`` (checked before any work). Returns the logs by model name,
+    with ``total_wall_time_s``.
 
     The full run (default settings) takes about 52 minutes on two CPU cores (estimated from a timed run of
     61 minutes with the UNet's earlier, slower heads) and about 80 on a slower machine of the same kind.
@@ -43,9 +46,13 @@ def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None
     >>> sorted(logs), logs["shapes-clip"]["steps"]  # doctest: +SKIP
     (['shapes-clip', 'shapes-sd', 'total_wall_time_s'], 3)
     """
+    out_dir = Path(out_dir)
+    existing = [name for name in MODELS if (out_dir / name).exists()]
+    if existing and not force:
+        raise FileExistsError(f"out_dir {out_dir} already holds {', '.join(existing)}; pass force=True "
+                              "(--force) to replace them")
     if threads:
         torch.set_num_threads(threads)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = {}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".training-") as tmp:
@@ -55,7 +62,7 @@ def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None
         logs["shapes-sd"] = train_sd(tmp / "shapes-sd", tmp / "shapes-clip", seed, progress,
                                      overrides.get("vae"), overrides.get("unet"), device)
         logs["total_wall_time_s"] = round(time.perf_counter() - start, 1)
-        for name in ("shapes-clip", "shapes-sd"):
+        for name in MODELS:
             (tmp / name / "train_log.json").write_text(json.dumps(dict(logs[name], torch=torch.__version__,
                                                                        threads=torch.get_num_threads())))
             _publish(tmp / name, out_dir / name)

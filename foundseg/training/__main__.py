@@ -1,5 +1,15 @@
-import sys
+"""``python -m foundseg.training --out DIR``: train the zoo into DIR (``foundseg zoo train`` also writes the cards)."""
+import argparse
 
-from ..cli import main
+from . import train_zoo
 
-sys.exit(main(["zoo", "train", *sys.argv[1:]]))
+parser = argparse.ArgumentParser(prog="python -m foundseg.training", description=__doc__)
+parser.add_argument("--out", required=True, help="directory for shapes-clip/ and shapes-sd/")
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--device", default="cpu")
+parser.add_argument("--force", action="store_true", help="replace the models already in --out")
+args = parser.parse_args()
+try:
+    train_zoo(args.out, args.seed, device=args.device, force=args.force)
+except FileExistsError as err:
+    parser.error(str(err))

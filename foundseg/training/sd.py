@@ -18,7 +18,7 @@ from diffusers.training_utils import EMAModel
 from transformers import CLIPModel, CLIPTokenizer
 
 from ..data.vocab import write_tokenizer
-from ..diffusion.capture import to_unit_range
+from ..diffusion.latents import to_unit_range
 from .common import LossLog, seed_everything, training_pool, warmup_cosine
 from ..progress import progress_bar
 

@@ -1,5 +1,7 @@
 """Figures, overlays and ipywidgets explorers."""
 from .explorers import cam_explorer, cam_panel
-from .figures import class_colours, image_grid, layer_panels, map_to_image, overlay_heatmap, overlay_labels, wrap
+from .figures import (PAGE_WIDTH, SHAPES_KEY, class_colours, colour_bar, image_grid, layer_panels, legible, map_panels,
+                      map_to_image, overlay_heatmap, overlay_labels, wrap)
 
-__all__ = ["cam_explorer", "cam_panel", "class_colours", "image_grid", "layer_panels", "map_to_image", "overlay_heatmap", "overlay_labels", "wrap"]
+__all__ = ["PAGE_WIDTH", "SHAPES_KEY", "cam_explorer", "colour_bar", "cam_panel", "class_colours", "image_grid", "layer_panels",
+           "legible", "map_panels", "map_to_image", "overlay_heatmap", "overlay_labels", "wrap"]

@@ -6,6 +6,10 @@ import numpy as np
 from ..data.shapes import CLASSES
 
 
+SHAPES_KEY = {i + 1: name for i, name in enumerate(CLASSES)}
+"""Label id → class name of the shapes world, for the colour key of :func:`image_grid`."""
+
+
 def class_colours(n: int = len(CLASSES) + 1) -> np.ndarray:
     """(n, 3) float RGB colours for label ids; id 0 (background) is black.
 
@@ -73,7 +77,7 @@ def map_to_image(attention, image, mode: str = "bilinear") -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    from ..eval.metrics import minmax_scale
+    from ..scaling import minmax_scale
 
     m = torch.as_tensor(attention, dtype=torch.float32)[None, None].cpu()
     kwargs = {} if mode == "nearest" else {"align_corners": False}
@@ -100,34 +104,120 @@ def layer_panels(maps, image, prefix: str = "up_blocks") -> tuple[list[np.ndarra
     return panels, titles
 
 
-def image_grid(images, titles=None, ncols: int = 8, size: float = 1.6, suptitle: str | None = None):
-    """A grid of images with optional titles; returns the figure.
+def map_panels(image, maps, titles, label: str, size: float = 2.4):
+    """The image, then each map over it in one shared colour scale, with a colour bar named ``label``.
 
-    ``ncols`` images per row, each about ``size`` inches wide; ``suptitle`` goes above the grid.
+    ``image`` is (H, W, 3) uint8 and ``maps`` (C, H, W); maps within [0, 1] are drawn on 0..1, others on their
+    joint range; ``titles`` name the maps (e.g. class and score); ``size`` is each panel's width in inches.
+    Returns the figure.
 
     >>> import matplotlib.pyplot as plt
     >>> from foundseg.data import sample
-    >>> images = [sample("test", i).image for i in range(3)]
-    >>> fig = image_grid(images, titles=[wrap(sample("test", i).caption) for i in range(3)], ncols=2)
-    >>> type(fig).__name__, len(fig.axes)  # 2 x 2 axes, the last one empty
-    ('Figure', 4)
+    >>> fig = map_panels(sample("test", 0).image, np.random.default_rng(0).random((2, 32, 32)), ["a", "b"], "CAM")
+    >>> len(fig.axes), fig.axes[-1].get_ylabel()  # image, two maps, colour bar
+    (4, 'CAM')
     >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 
+    maps = np.asarray(maps, dtype=float)
+    lo, hi = (0.0, 1.0) if maps.min() >= 0 and maps.max() <= 1 else (float(maps.min()), float(maps.max()))
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.6, size * 1.2), squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(image)
+    points = legible(8, size * (len(maps) + 1) + 0.6)
+    axes[0].set_title("image", fontsize=points)
+    for ax, m, title in zip(axes[1:], maps, titles):
+        ax.imshow(image)
+        shown = ax.imshow(m, cmap="jet", alpha=0.5, vmin=lo, vmax=hi, interpolation="bilinear")
+        ax.set_title(title, fontsize=points)
+    for ax in axes:
+        ax.axis("off")
+    fig.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02).set_label(label, fontsize=points)
+    return fig
+
+
+PAGE_WIDTH = 7.0
+"""Inches of the rendered book's content column (about 700 px at 100 dpi): a wider figure is shrunk to it."""
+
+
+def legible(points: float, fig_width: float) -> float:
+    """The font size that still reads as ``points`` once a ``fig_width``-inch figure is shrunk to the page.
+
+    >>> legible(8, 3.5), legible(8, 14.0)
+    (8, 16.0)
+    """
+    return points if fig_width <= PAGE_WIDTH else points * fig_width / PAGE_WIDTH
+
+
+def image_grid(images, titles=None, ncols: int = 8, size: float = 1.6, suptitle: str | None = None,
+               key: dict | None = None, colour_scale: str | None = None):
+    """A grid of images with optional titles; returns the figure.
+
+    ``ncols`` images per row, each about ``size`` inches wide; ``suptitle`` goes above the grid. Titles are
+    set at a size that reads as 8 pt or more in the rendered book and wrapped to their panel. ``key`` maps
+    label ids to names for a colour key of :func:`overlay_labels` panels; ``colour_scale`` names the quantity
+    of :func:`overlay_heatmap` panels and adds their colour bar (the ``jet`` map on 0..1).
+
+    >>> import matplotlib.pyplot as plt
+    >>> from foundseg.data import sample
+    >>> images = [sample("test", i).image for i in range(3)]
+    >>> fig = image_grid(images, titles=[sample("test", i).caption for i in range(3)], ncols=2,
+    ...                  key={1: "circle", 8: "crescent"}, colour_scale="CAM")
+    >>> len(fig.axes), len(fig.legends)  # 2 x 2 axes (the last one empty) and the colour bar; the key
+    (5, 1)
+    >>> plt.close(fig)
+    """
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
+    points = legible(8, size * ncols)
+    chars = max(6, int(size * 72 / (0.55 * points)))
+    wrapped = [textwrap.fill(str(t), chars) for t in titles] if titles is not None else None
+    lines = max((t.count("\n") + 1 for t in wrapped), default=0) if wrapped else 0
+    row_height = size + lines * points * 1.3 / 72
+    extra = (0.5 if key else 0) + (0.4 if suptitle else 0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + (0.8 if colour_scale else 0),
+                                                    row_height * nrows + extra), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, img) in enumerate(zip(axes.flat, images)):
         ax.imshow(img, interpolation="nearest")
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=7)
+        if wrapped is not None:
+            ax.set_title(wrapped[i], fontsize=points)
     if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=points * 1.2)
+    if key:
+        colours = class_colours(max(key) + 1)
+        fig.legend(handles=[Patch(facecolor=colours[i], label=name) for i, name in key.items()],
+                   loc="outside lower center", ncol=min(len(key), 6), fontsize=points, frameon=False)
+    if colour_scale:
+        colour_bar(fig, axes, colour_scale, points)
     return fig
+
+
+def colour_bar(fig, axes, label: str, points: float | None = None):
+    """A colour bar for :func:`overlay_heatmap` panels on ``axes`` of ``fig`` (the ``jet`` map on 0..1), named
+    ``label``, its text at ``points`` (default: 8 pt as rendered). Returns the colour bar.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, axes = plt.subplots(1, 2)
+    >>> colour_bar(fig, axes, "Grad-CAM").ax.get_ylabel()
+    'Grad-CAM'
+    >>> plt.close(fig)
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    points = points or legible(8, fig.get_figwidth())
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="jet"), ax=axes, shrink=0.8, aspect=30)
+    bar.set_label(label, fontsize=points)
+    bar.ax.tick_params(labelsize=points)
+    return bar
 
 
 def wrap(text: str, width: int = 22) -> str:

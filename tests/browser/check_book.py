@@ -3,7 +3,8 @@
 For each page of the table of contents: it loads; every image has loaded (no broken image); every link to a
 local file points to a file that exists; a notebook page shows at least as many figures as the notebook has
 image outputs; math is typeset by MathJax where the page has math; citations resolve (no "??" or raw
-{cite} roles); no output holds an execution error. A screenshot of each page goes to _build/screenshots/.
+{cite} roles); no output holds an execution error; no output or table is wider than the page (text that
+would need a horizontal scroll bar). A screenshot of each page goes to _build/screenshots/.
 
     python tests/browser/check_book.py            # after `make book`
 """
@@ -96,6 +97,12 @@ def check_page(driver, page: str) -> list[str]:
         "e => e.textContent.includes('Traceback (most recent call last)')).length")
     if errors:
         problems.append(f"{page}: an output cell shows an execution error")
+    overflowing = driver.execute_script(  # an output, table or code line wider than its box scrolls sideways
+        "return [...document.querySelectorAll('.cell_output pre, .cell_output table, main table, "
+        ".cell_output img')].filter(e => e.scrollWidth > e.clientWidth + 2 || "
+        "e.getBoundingClientRect().right > document.querySelector('main').getBoundingClientRect().right + 2)"
+        ".map(e => e.tagName + ': ' + e.textContent.slice(0, 60))")
+    problems += [f"{page}: wider than the page: {what}" for what in overflowing]
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1280, min(max(height, 800), 12000))

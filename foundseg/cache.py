@@ -1,0 +1,65 @@
+"""An on-disk cache of computed tensors, keyed so that a result is never read for other inputs or weights."""
+from __future__ import annotations
+
+import hashlib
+import weakref
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+_FINGERPRINTS: "weakref.WeakKeyDictionary[torch.nn.Module, str]" = weakref.WeakKeyDictionary()
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """A short digest of ``module``'s parameter and buffer values (computed once per module object).
+
+    >>> layer = torch.nn.Linear(2, 2)
+    >>> a = weights_fingerprint(layer)
+    >>> a == weights_fingerprint(layer), a == weights_fingerprint(torch.nn.Linear(2, 2))
+    (True, False)
+    """
+    if module not in _FINGERPRINTS:
+        h = hashlib.sha1()
+        for name, value in module.state_dict().items():
+            h.update(name.encode())
+            h.update(value.detach().float().cpu().numpy().tobytes())
+        _FINGERPRINTS[module] = h.hexdigest()[:10]
+    return _FINGERPRINTS[module]
+
+
+def digest(*parts) -> str:
+    """A short digest of strings and bytes, e.g. an image array's ``tobytes()`` and a configuration key.
+
+    >>> digest("a", b"b") == digest("a", b"b") != digest("ab")
+    True
+    """
+    h = hashlib.sha1()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:10]
+
+
+def cached_tensor(cache_dir, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``compute()``'s tensor, stored on the CPU in float16 as ``cache_dir / name.pt`` and read from there next
+    time; without ``cache_dir`` nothing is stored. A fresh and a cached result are equal: both come back as
+    the float16 values in float32. The file is written whole or not at all.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     first = cached_tensor(d, "x", lambda: torch.tensor([1 / 3]))
+    ...     again = cached_tensor(d, "x", lambda: torch.tensor([0.0]))  # read, not recomputed
+    >>> torch.equal(first, again), first.dtype
+    (True, torch.float32)
+    """
+    path = Path(cache_dir) / f"{name}.pt" if cache_dir else None
+    if path is not None and path.exists():
+        return torch.load(path).float()
+    value = compute().detach().cpu().half()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(value, tmp)
+        tmp.replace(path)
+    return value.float()
