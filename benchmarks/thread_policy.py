@@ -1,5 +1,6 @@
-"""The thread policy for the shapes-world models: torch's default (one thread per core) against one thread,
-on a quiet machine and on a busy one (a spinning process of the same priority on every core), side by side.
+"""The thread policy for the shapes-world models: torch's default (one thread per core) against one thread, and
+against one thread per core with OpenMP's passive wait (``OMP_WAIT_POLICY=passive``: idle threads sleep instead
+of spinning), on a quiet machine and on a busy one (a spinning process of the same priority on every core).
 
 The workloads are the chapters' typical calls: one shapes-sd UNet pass on a re-noised image, one shapes-clip
 Grad-CAM, one ODISE feature batch of 128 images. Each setting runs in its own process (torch's thread pool is
@@ -43,8 +44,8 @@ def spin():
         pass
 
 
-def run(threads: int) -> dict:
-    env = dict(os.environ, TQDM_DISABLE="1")
+def run(threads: int, wait: str) -> dict:
+    env = dict(os.environ, TQDM_DISABLE="1", OMP_WAIT_POLICY=wait)
     res = subprocess.run([sys.executable, "-c", WORK, str(threads)], capture_output=True, text=True, env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -58,17 +59,18 @@ def main():
             p.start()
         time.sleep(1)
         try:
-            for threads in sorted({1, cores}):
-                results[(load, threads)] = run(threads)
+            for threads, wait in sorted({(1, "active"), (cores, "active"), (cores, "passive")}):
+                results[(load, threads, wait)] = run(threads, wait)
         finally:
             for p in spinners:
                 p.terminate()
     print(f"{cores} cores; seconds per call, and the ratio to one thread on the quiet machine")
     work = list(next(iter(results.values())))
-    print(f"{'':<18}" + "".join(f"{w:>24}" for w in work))
-    base = results[("quiet", 1)]
-    for (load, threads), r in results.items():
-        print(f"{load + f', {threads} thread' + ('s' if threads > 1 else ''):<18}"
+    print(f"{'':<32}" + "".join(f"{w:>24}" for w in work))
+    base = results[("quiet", 1, "active")]
+    for (load, threads, wait), r in results.items():
+        label = f"{load}, {threads} thread{'s' if threads > 1 else ''}" + (", passive wait" if wait == "passive" else "")
+        print(f"{label:<32}"
               + "".join(f"{r[w]:>14.4f} s {r[w] / base[w]:>6.2f}x" for w in work))
 
 

@@ -18,6 +18,7 @@ from ..diffusion.latents import to_unit_range
 from ..diffusion.odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
 from ..heads import predict, seen_labels, train_head
 from ..models.clip_embeddings import embed_images
+from ..models.scale import batch_threads
 from ..progress import progress_bar
 from .metrics import ConfusionMatrix
 
@@ -85,6 +86,7 @@ def _score(pred: np.ndarray, masks: np.ndarray) -> dict:
             "unseen": cm.compute([ids[n] for n in UNSEEN_CLASSES])["mIoU"], "all": cm.compute()["mIoU"]}
 
 
+@batch_threads()
 def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, seeds=(0, 1, 2), steps: int = 300,
                  cache_dir=None, image_size: int = 32, progress: bool = True, feature_batch: int = 128,
                  captioner_batch: int = 32) -> dict:
@@ -94,7 +96,8 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
     row and the CLIP image embeddings of the implicit captioner use CLIP's own input size. Heads, labels and
     the captioner live on the pipeline's device; ``feature_batch`` images go through a model at a time and
     ``captioner_batch`` images make one training step of the implicit-captioner row (which backpropagates
-    through the UNet, so it bounds that row's memory).
+    through the UNet, so it bounds that row's memory). Batched work: it runs on one thread per core
+    (:func:`foundseg.models.scale.batch_threads`).
 
     ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row
     names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or ``CLIP_ONLY`` (default: ``PAPER_ROWS`` and

@@ -17,6 +17,7 @@ change a scale without editing it:
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -39,9 +40,10 @@ class Scale:
         captioner_batch: images per training step of the implicit captioner (it backpropagates through the UNet).
         counts: images, steps and seeds of each experiment, by the names in :data:`COUNTS`.
         cpu_threads: torch's CPU threads for this scale's models (None: torch's default, one per core). The
-            shapes world's models run on one: on two cores a tiny-model call takes 0.94× as long on two
-            threads as on one on a quiet machine, but 9.7× as long when another process keeps the cores busy
-            (one thread: 1.8×), measured by ``benchmarks/thread_policy.py``.
+            shapes world's models run their per-image calls on one: on two cores such a call takes 0.85–0.91×
+            as long on two threads as on one on a quiet machine, but 4.9–11× as long when another process keeps
+            the cores busy (one thread: 1.3–1.6×), measured by ``benchmarks/thread_policy.py``; batched work
+            uses :func:`batch_threads`.
     """
 
     name: str
@@ -133,6 +135,28 @@ def current_scale() -> Scale:
             raise ValueError(f"FOUNDSEG_MAX_COUNT must be an integer of at least 1, got {cap!r}")
         overrides["max_count"] = int(cap)
     return replace(chosen, **overrides)
+
+
+CORE_THREADS = torch.get_num_threads()
+"""torch's own thread count (one per core), read before any policy changes it."""
+
+
+@contextmanager
+def batch_threads():
+    """Within the block torch uses :data:`CORE_THREADS`, restored on exit: for batched work (head training,
+    feature batches), which runs 0.57× as long on two threads as on one on a quiet two-core machine and does
+    not collapse on a busy one (2.25× against one thread's 1.48×; ``benchmarks/thread_policy.py``).
+
+    >>> with batch_threads():
+    ...     torch.get_num_threads() == CORE_THREADS
+    True
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(CORE_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def apply_thread_policy() -> int:

@@ -1,0 +1,44 @@
+"""Zero-shot classification of single-object shapes-world images: a diffusion model against CLIP."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..clip.prompts import class_embeddings
+from ..data import CLASSES, sample
+from ..diffusion import diffusion_classify
+from ..models import embed_images
+from .metrics import mean_or_nan
+
+
+def single_object_test_images(n: int) -> list[int]:
+    """Indices of the first ``n`` single-object images of the test split.
+
+    >>> single_object_test_images(3)
+    [0, 3, 8]
+    """
+    return [i for i in range(3 * n) if len(sample("test", i).objects) == 1][:n]
+
+
+def zero_shot_accuracy(pipe, clip, n_images: int, sd_size: int = 32, clip_size: int = 64, batch: int = 128) -> dict:
+    """Top-1 of ``pipe`` as a diffusion classifier ("a {class}", five timesteps) and of ``clip`` zero-shot
+    ("a photo of a {class}.") on the first ``n_images`` single-object test images, rendered at ``sd_size`` and
+    ``clip_size`` px; with per-class accuracy (NaN for a class with no image) and the number of images.
+
+    >>> from foundseg.models import load_clip, load_sd
+    >>> res = zero_shot_accuracy(load_sd("shapes-sd"), load_clip("shapes-clip"), 2)
+    >>> res["images"], sorted(res["top1"]), len(res["per_class"]["clip"])
+    (2, ['clip', 'diffusion'], 8)
+    """
+    ids = single_object_test_images(n_images)
+    truth = np.array([sample("test", i).objects[0].class_id - 1 for i in ids])
+    preds = {"diffusion": np.array([diffusion_classify(pipe, sample("test", i, size=sd_size).image, CLASSES)
+                                    for i in ids])}
+    with torch.no_grad():
+        text = class_embeddings(clip.model, clip.tokenizer, CLASSES)
+        images = np.stack([sample("test", i, size=clip_size).image for i in ids])
+        emb = torch.nn.functional.normalize(embed_images(clip.model, images, batch), dim=-1)
+    preds["clip"] = (emb @ text.T).argmax(1).cpu().numpy()
+    return {"images": len(ids), "top1": {name: float(np.mean(p == truth)) for name, p in preds.items()},
+            "per_class": {name: {c: mean_or_nan(p[truth == k] == k) for k, c in enumerate(CLASSES)}
+                          for name, p in preds.items()}}
