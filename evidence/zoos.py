@@ -52,7 +52,8 @@ def train_missing(threads: int, progress: bool = False) -> None:
 def measure_clip(clip_dir, n_images: int = 500) -> dict:
     """Chapter 2's numbers for one shapes-clip: zero-shot top-1 and class-presence AUC (the model card's
     measures, on the first 1000 test images), Grad-CAM and dense-CLIP mIoU on the chapter's first ``n_images``
-    test images at 64 px, with seen and unseen classes."""
+    test images at 64 px, with seen and unseen classes, and Grad-CAM mIoU at each block on the chapter's 200
+    "which layer" images."""
     from foundseg.data import ShapesDataset
     from foundseg.eval import dense_clip_method, evaluate, gradcam_method
     from foundseg.eval.zoo import clip_metrics
@@ -65,6 +66,9 @@ def measure_clip(clip_dir, n_images: int = 500) -> dict:
     for name, method in (("gradcam", gradcam_method(clip)), ("dense_clip", dense_clip_method(clip))):
         result = evaluate(method, data, progress=False)
         out.update({f"{name}_miou": result["mIoU"], f"{name}_seen": result["seen"], f"{name}_unseen": result["unseen"]})
+    layers = ShapesDataset("test", 200, size=data.size)  # chapter 2's "which layer" images
+    out["gradcam_by_layer"] = [evaluate(gradcam_method(clip, layer=k), layers, progress=False)["mIoU"]
+                               for k in range(len(clip.model.vision_model.encoder.layers))]
     return out
 
 
@@ -161,6 +165,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-only", action="store_true", help="train the missing models, measure nothing")
     parser.add_argument("--measure-only", action="store_true", help="measure the models trained so far")
+    parser.add_argument("--controls-only", action="store_true", help="measure the controls, not the zoos")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for training (1 when the machine is "
                         "shared: two threads collapse when another process keeps a core busy)")
     args = parser.parse_args(argv)
@@ -179,7 +184,7 @@ def main(argv=None) -> int:
     zoos = {"seed 0 (shipped)": ZOO_DIR, **{f"seed {s}": MODELS / f"seed-{s}" for s in SEEDS}}
     measured = results.setdefault("zoos", {})
     for name, path in zoos.items():
-        if name not in measured and (path / "shapes-sd" / "train_log.json").exists():
+        if not args.controls_only and name not in measured and (path / "shapes-sd" / "train_log.json").exists():
             print(f"measuring zoo {name}", flush=True)
             measured[name] = measure_zoo(path)
             OUT.write_text(json.dumps(results, indent=1) + "\n")  # kept as each zoo is done

@@ -30,6 +30,8 @@ def stderr_outputs(nb) -> list[str]:
             for out in cell.get("outputs", []) if out.get("output_type") == "stream" and out.get("name") == "stderr"]
 
 
+UNKNOWN_WORD = "UnknownWordWarning"
+
 PEAK = "import torch\nprint('peak GiB', torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0)"
 """A last cell appended to each chapter's copy: the kernel's peak GPU memory."""
 
@@ -57,12 +59,16 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> di
         alone = workdir / chapter.stem
         alone.mkdir()
         shutil.copy(chapter, alone)
+        if (BOOK / "data").is_dir():  # the stored evidence some chapters read
+            shutil.copytree(BOOK / "data", alone / "data")
         nb = nbformat.read(alone / chapter.name, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell(PEAK))
         start = time.perf_counter()
         try:
             NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(alone)}}).execute()
-            failures += [f"{chapter.name} {line}" for line in stderr_outputs(nb)]
+            # the random models carry the shapes world's tokenizer, to which the full-scale cells' real-world
+            # words are unknown: that warning is right here, and a real CLIP's tokenizer knows them
+            failures += [f"{chapter.name} {line}" for line in stderr_outputs(nb) if UNKNOWN_WORD not in line]
         except Exception as err:  # nbclient raises CellExecutionError with the cell's traceback
             failures.append(f"{chapter.name}: {err}")
         seconds = time.perf_counter() - start
