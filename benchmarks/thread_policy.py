@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from busy_machine import spin
+
 WORK = r"""
 import json, sys, time
 import torch
@@ -37,11 +39,6 @@ out = {"unet pass": timed(lambda: renoise_attention(pipe, s.image, s.caption, ["
        "odise batch": timed(lambda: odise_features(pipe, to_unit_range(images), OdiseConfig(text="null")), 3)}
 print(json.dumps(out))
 """
-
-
-def spin():
-    while True:
-        pass
 
 
 def run(threads: int, wait: str) -> dict:

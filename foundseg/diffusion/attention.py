@@ -39,7 +39,11 @@ class AttentionMaps:
     per_layer: dict[str, torch.Tensor]
     steps: list[int]
     per_step: dict[int, torch.Tensor] = field(default_factory=dict)
-    all_heads: bool = False
+
+    @property
+    def all_heads(self) -> bool:
+        """Whether every head's map was kept (recorded with ``heads="all"``: (B, heads, K, h, w) per layer)."""
+        return any(m.ndim == 5 for m in self.per_layer.values())
 
     @property
     def resolutions(self) -> dict[str, tuple[int, int]]:
@@ -54,8 +58,7 @@ class AttentionMaps:
         averaged over all pairs — so a layer with more heads weighs more —, the mid block left out, summed over
         the recorded steps. It needs every head (record with ``heads="all"``).
 
-        >>> maps = AttentionMaps({"up.0": torch.ones(1, 2, 1, 4, 4), "mid": torch.zeros(1, 1, 1, 2, 2)}, [0, 1],
-        ...                      all_heads=True)
+        >>> maps = AttentionMaps({"up.0": torch.ones(1, 2, 1, 4, 4), "mid": torch.zeros(1, 1, 1, 2, 2)}, [0, 1])
         >>> float(maps.mean(aggregation="daam").max())  # the mid block left out; two steps summed
         2.0
         """
@@ -275,4 +278,4 @@ class CrossAttentionRecorder:
         for step, layers in self.per_step.items():
             size = max(m.shape[-2:] for m in layers.values())
             per_step[step] = torch.stack([_resize(m, size) for m in layers.values()]).mean(0).float().cpu()
-        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step, all_heads=self.heads == "all")
+        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step)

@@ -21,10 +21,20 @@ from ..models import embed_images, load_clip, load_sd
 from ..progress import progress_bar
 from .attention import map_iou
 from .judge import classify_shape, colour_masks, judge
-from .metrics import binary_iou, centred_disc, roc_auc
+from .metrics import DISC_RADIUS, binary_iou, centred_disc, roc_auc
 
 DISC_RADII = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 """The radii :func:`disc_tuned_on_ground_truth` chooses from (fractions of the shorter side)."""
+
+
+def disc_iou(masks, radius: float = DISC_RADIUS) -> float:
+    """Mean IoU of the centred disc of ``radius`` (default the book's) with each of ``masks``.
+
+    >>> from foundseg.eval.metrics import centred_disc
+    >>> disc_iou([centred_disc((32, 32), 0.3)])
+    1.0
+    """
+    return float(np.mean([binary_iou(centred_disc(m.shape, radius), m) for m in masks]))
 
 
 def disc_tuned_on_ground_truth(masks) -> tuple[float, float]:
@@ -35,7 +45,7 @@ def disc_tuned_on_ground_truth(masks) -> tuple[float, float]:
     >>> disc_tuned_on_ground_truth([centred_disc((32, 32), 0.25)])
     (0.25, 1.0)
     """
-    scores = {r: float(np.mean([binary_iou(centred_disc(m.shape, r), m) for m in masks])) for r in DISC_RADII}
+    scores = {r: disc_iou(masks, r) for r in DISC_RADII}
     best = max(scores, key=scores.get)
     return best, scores[best]
 
@@ -67,7 +77,7 @@ def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
                 gts.append(s.mask == c)
         radius, disc = disc_tuned_on_ground_truth(gts)
         out[f"gradcam_iou_{name}"] = float(np.mean(ious))
-        out[f"fixed_disc_iou_{name}"] = float(np.mean([binary_iou(centred_disc(m.shape), m) for m in gts]))
+        out[f"fixed_disc_iou_{name}"] = disc_iou(gts)
         out[f"disc_iou_{name}"] = disc
         out[f"disc_radius_{name}"] = radius
     return out
@@ -98,11 +108,10 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
         masks = colour_masks(g.image)
         pair_ok.append(all(masks[c].mean() >= 0.02 and classify_shape(masks[c]) == s for c, s in ((c1, s1), (c2, s2))))
     radius, disc = disc_tuned_on_ground_truth(objects)
-    fixed = float(np.mean([binary_iou(centred_disc(m.shape), m) for m in objects]))
     return {"n_single": len(both), "colour_rate": float(np.mean(colour_ok)), "shape_rate": float(np.mean(shape_ok)),
             "colour_and_shape_rate": float(np.mean(both)), "n_two_object": len(pair_ok),
             "two_object_rate": float(np.mean(pair_ok)), "attention_iou": float(np.mean(ious)),
-            "disc_iou": disc, "disc_radius": radius, "fixed_disc_iou": fixed, "attention_threshold": threshold,
+            "disc_iou": disc, "disc_radius": radius, "fixed_disc_iou": disc_iou(objects), "attention_threshold": threshold,
             "steps": steps, "guidance_scale": guidance}
 
 
