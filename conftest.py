@@ -6,6 +6,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")        # nothing in the tests touch
 os.environ.setdefault("FOUNDSEG_SCALE", "shapes")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+if "PYTEST_XDIST_WORKER" in os.environ:  # one test process per core (pytest -n): each on one thread, so that
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # batched work does not fight the other processes for cores
 
 from foundseg.models import apply_thread_policy  # noqa: E402
 

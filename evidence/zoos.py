@@ -23,6 +23,7 @@ CONTROLS = {
 }
 SEEDS = (1, 2)
 OUT = ROOT / "book" / "data" / "evidence.json"
+ABLATION_RESULTS = ROOT / "book" / "data" / "ablation"  # chapter 4's results, one file per zoo
 
 
 def train_missing(threads: int, progress: bool = False) -> None:
@@ -92,7 +93,7 @@ def measure_zoo(zoo_dir) -> dict:
     from foundseg.diffusion import output_layers
     from foundseg.eval import (cluster_quality, denoise_curve, disc_method, evaluate, generated_scenes, gradcam_method,
                                last_step_scores, renoise_curve)
-    from foundseg.eval.ablation import NEW_ROWS, PAPER_ROWS, run_ablation
+    from foundseg.eval.ablation import NEW_ROWS, PAPER_ROWS, ablation_setting, run_ablation
     from foundseg.eval.classification import zero_shot_accuracy
     from foundseg.models import current_scale, load_clip, load_sd
 
@@ -125,9 +126,8 @@ def measure_zoo(zoo_dir) -> dict:
     clustered, n_out = images[:S.count("cluster_images")], len(output_layers(pipe.unet))
     out["kmeans_oracle_k"] = {str(t): cluster_quality(pipe, clustered, t, n_out)["miou"] for t in ts}
     out["kmeans_auto_k"] = {str(t): cluster_quality(pipe, clustered, t, n_out, k="auto")["miou"] for t in ts}
-    ablation = run_ablation(pipe, clip, {**PAPER_ROWS, **NEW_ROWS}, S.count("ablation_train"), S.count("ablation_test"),
-                            tuple(range(S.count("ablation_seeds"))), S.count("head_steps"), image_size=S.sd_size,
-                            progress=False, feature_batch=S.feature_batch, captioner_batch=S.captioner_batch)
+    ablation = run_ablation(pipe, clip, {**PAPER_ROWS, **NEW_ROWS}, progress=False, results_dir=ABLATION_RESULTS,
+                            **ablation_setting(S))
     out["ablation_all"] = {row: float(np.mean(v["all"])) for row, v in ablation.items()}
     out["ablation_all_std"] = {row: float(np.std(v["all"])) for row, v in ablation.items()}
     out["classifier_top1"] = zero_shot_accuracy(pipe, clip, S.count("classifier_images"), S.sd_size, S.clip_size,

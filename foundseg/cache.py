@@ -1,7 +1,11 @@
-"""An on-disk cache of computed tensors, keyed so that a result is never read for other inputs or weights."""
+"""An on-disk cache of computed tensors and results, keyed so that a result is never read for other inputs or
+weights."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import tempfile
 import weakref
 from pathlib import Path
 from typing import Callable
@@ -58,8 +62,38 @@ def cached_tensor(cache_dir, name: str, compute: Callable[[], torch.Tensor]) -> 
         return torch.load(path).float()
     value = compute().detach().cpu().half()
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(value, tmp)
-        tmp.replace(path)
+        _write_whole(path, lambda f: torch.save(value, f))
     return value.float()
+
+
+def cached_json(cache_dir, name: str, compute: Callable[[], object]):
+    """``compute()``'s JSON value (dicts, lists, numbers, strings), stored as ``cache_dir / name.json`` and read
+    from there next time; without ``cache_dir`` nothing is stored. The file is written whole or not at all.
+
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     first = cached_json(d, "x", lambda: {"mIoU": [1 / 3]})
+    ...     again = cached_json(d, "x", lambda: {})  # read, not recomputed
+    >>> first == again
+    True
+    """
+    path = Path(cache_dir) / f"{name}.json" if cache_dir else None
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    if path is not None:
+        _write_whole(path, lambda f: f.write(json.dumps(value, indent=1).encode() + b"\n"))
+    return value
+
+
+def _write_whole(path: Path, write: Callable) -> None:
+    """Write ``path`` through a temporary file in the same directory, renamed into place when complete (so
+    parallel writers and interruptions never leave a partial file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -132,6 +132,26 @@ def test_features_cached_for_one_model_are_not_read_for_another(pipe, tiny_clip_
     assert torch.equal(row_features(pipe, clip, OdiseConfig(text="null"), images, captions, tmp_path), first)
 
 
+def test_stored_results_are_read_only_for_the_same_rows_setting_and_weights(pipe, tiny_clip_dir, tmp_path):
+    import copy
+
+    clip = load_clip(str(tiny_clip_dir))
+    rows = {"null": OdiseConfig(text="null")}
+    setting = dict(n_train=8, n_test=4, seeds=(0,), steps=2, progress=False)
+    first = run_ablation(pipe, clip, rows, results_dir=tmp_path, **setting)
+    stored = next(tmp_path.iterdir())
+    stored.write_text(stored.read_text().replace(str(first["null"]["all"][0]), "0.999"))  # marks a read
+    assert run_ablation(pipe, clip, rows, results_dir=tmp_path, **setting)["null"]["all"] == [0.999]
+    assert run_ablation(pipe, clip, rows, results_dir=tmp_path, **{**setting, "steps": 3})["null"]["all"] != [0.999]
+    retrained = copy.deepcopy(pipe)
+    with torch.no_grad():
+        next(retrained.unet.parameters()).add_(1.0)
+    assert run_ablation(retrained, clip, rows, results_dir=tmp_path, **setting)["null"]["all"] != [0.999]
+    assert run_ablation(pipe, clip, {"no unet": OdiseConfig(text="null", unet=False)}, results_dir=tmp_path,
+                        **setting)["no unet"]["all"] != [0.999]
+    assert len(list(tmp_path.iterdir())) == 4  # one file per rows, setting and weights; none overwritten
+
+
 def test_cli_ablate_from_a_config_file(tmp_path, tiny_clip_dir, tiny_sd_dir, capsys):
     config = tmp_path / "rows.yaml"
     config.write_text("rows:\n  vae only:\n    unet: false\n    text: null\n  san: clip\n")

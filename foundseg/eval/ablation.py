@@ -3,14 +3,17 @@ open-vocabulary head trained on seen classes, mIoU on seen, unseen and all class
 
 Features of rows without the implicit captioner are cached on disk (:mod:`foundseg.cache`) per
 configuration, image set and model weights; the implicit captioner is trained jointly with the head (as in
-ODISE), so that row computes its features live.
+ODISE), so that row computes its features live. Whole results can be kept too, keyed by the rows, the setting
+and the models' weights (``results_dir``).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..cache import cached_tensor, digest, weights_fingerprint
+import json
+
+from ..cache import cached_json, cached_tensor, digest, weights_fingerprint
 from ..clip.features import clip_features
 from ..clip.prompts import class_embeddings
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
@@ -37,6 +40,19 @@ NEW_ROWS = {
 }
 """Rows the paper points to but did not run."""
 FEATURE_SIZE = (8, 8)
+
+
+def ablation_setting(scale) -> dict:
+    """The keyword arguments of :func:`run_ablation` that a :class:`~foundseg.models.scale.Scale` sets: image
+    counts, seeds, head steps, image size and batch sizes.
+
+    >>> from foundseg.models.scale import SCALES
+    >>> ablation_setting(SCALES["shapes"])["seeds"], ablation_setting(SCALES["full"])["image_size"]
+    ((0, 1, 2), 512)
+    """
+    return dict(n_train=scale.count("ablation_train"), n_test=scale.count("ablation_test"),
+                seeds=tuple(range(scale.count("ablation_seeds"))), steps=scale.count("head_steps"),
+                image_size=scale.sd_size, feature_batch=scale.feature_batch, captioner_batch=scale.captioner_batch)
 
 
 def _split(split: str, n: int, size: int, seed: int = 0):
@@ -86,10 +102,9 @@ def _score(pred: np.ndarray, masks: np.ndarray) -> dict:
             "unseen": cm.compute([ids[n] for n in UNSEEN_CLASSES])["mIoU"], "all": cm.compute()["mIoU"]}
 
 
-@batch_threads()
 def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, seeds=(0, 1, 2), steps: int = 300,
                  cache_dir=None, image_size: int = 32, progress: bool = True, feature_batch: int = 128,
-                 captioner_batch: int = 32) -> dict:
+                 captioner_batch: int = 32, results_dir=None) -> dict:
     """Train and score every row for every seed; returns {row: {"seen"|"unseen"|"all": [per-seed values]}}.
 
     Images are rendered at ``image_size`` px (32 for shapes-sd, 512 for Stable Diffusion 1.5); the CLIP-only
@@ -102,7 +117,9 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
     ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row
     names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or ``CLIP_ONLY`` (default: ``PAPER_ROWS`` and
     ``NEW_ROWS``); ``n_train`` and ``n_test`` images come from the train and test splits; ``steps`` are the
-    head's training steps per seed; ``cache_dir`` keeps features (see :func:`row_features`).
+    head's training steps per seed; ``cache_dir`` keeps features (see :func:`row_features`); ``results_dir``
+    keeps the results as JSON named by a digest of the rows, every argument that changes a number and the
+    models' weights, and returns stored results when all of them match (:func:`foundseg.cache.cached_json`).
 
     >>> from foundseg.models import load_clip, load_sd
     >>> res = run_ablation(load_sd("shapes-sd"), load_clip("shapes-clip"), {"CLIP only": CLIP_ONLY},
@@ -113,6 +130,19 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
     rows = rows if rows is not None else {**PAPER_ROWS, **NEW_ROWS}
     if not rows:
         raise ValueError("rows must name at least one configuration")
+    setting = dict(n_train=n_train, n_test=n_test, seeds=tuple(seeds), steps=steps, image_size=image_size,
+                   feature_batch=feature_batch, captioner_batch=captioner_batch)
+    compute = lambda: _run_rows(pipe, clip, rows, cache_dir=cache_dir, progress=progress, **setting)  # noqa: E731
+    if results_dir is None:
+        return compute()
+    weights = [weights_fingerprint(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder, clip.model)]
+    described = {name: config if config == CLIP_ONLY else config.key() for name, config in rows.items()}
+    return cached_json(results_dir, "ablation-" + digest(json.dumps([described, setting]), *weights), compute)
+
+
+@batch_threads()
+def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, image_size, feature_batch, captioner_batch, cache_dir,
+              progress) -> dict:
     tr_images, tr_masks, tr_caps = _split("train", n_train, image_size)
     te_images, te_masks, te_caps = _split("test", n_test, image_size)
     tr_labels = seen_labels(tr_masks)
