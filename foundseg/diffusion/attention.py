@@ -141,6 +141,27 @@ def select_layers(unet, layers=None) -> list[str]:
     return [n for n in names if n in chosen]
 
 
+def resolve_steps(steps, total_steps: int | None = None) -> set[int] | None:
+    """The model-call indices to record: None for ``"all"``, else a set, negative indices counted from
+    ``total_steps``; anything out of range raises ``ValueError``.
+
+    >>> resolve_steps("all") is None, resolve_steps([0, -1], total_steps=25)
+    (True, {0, 24})
+    """
+    if steps == "all":
+        return None
+    items = [steps] if isinstance(steps, int) else list(steps)
+    if not items or not all(isinstance(s, int) for s in items):
+        raise ValueError(f"steps must be 'all', an int or a list of ints, got {steps!r}")
+    if any(s < 0 for s in items):
+        if total_steps is None:
+            raise ValueError("negative steps count from the end: total_steps is needed")
+        items = [s % total_steps if -total_steps <= s else s for s in items]
+    if total_steps is not None and any(not 0 <= s < total_steps for s in items):
+        raise ValueError(f"steps {items} out of range for {total_steps} steps")
+    return set(items)
+
+
 class _Capture:
     """Attention processor that records probabilities of the chosen tokens, then defers to ``inner``."""
 
@@ -192,27 +213,12 @@ class CrossAttentionRecorder:
         self.unet, self.groups, self.heads = unet, [list(g) for g in token_groups], heads
         self.layers = select_layers(unet, layers)
         self.resolutions = None if resolutions is None else set([resolutions] if isinstance(resolutions, int) else resolutions)
-        self.steps = self._resolve_steps(steps, total_steps)
+        self.steps = resolve_steps(steps, total_steps)
         self.conditional_half, self.trajectory = conditional_half, trajectory
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.per_step: dict[int, dict[str, torch.Tensor]] = {}
         self.step, self.latent_hw, self.recorded_steps = -1, None, []
-
-    @staticmethod
-    def _resolve_steps(steps, total):
-        if steps == "all":
-            return None
-        items = [steps] if isinstance(steps, int) else list(steps)
-        if not items or not all(isinstance(s, int) for s in items):
-            raise ValueError(f"steps must be 'all', an int or a list of ints, got {steps!r}")
-        if any(s < 0 for s in items):
-            if total is None:
-                raise ValueError("negative steps count from the end: total_steps is needed")
-            items = [s % total if -total <= s else s for s in items]
-        if total is not None and any(not 0 <= s < total for s in items):
-            raise ValueError(f"steps {items} out of range for {total} steps")
-        return set(items)
 
     @property
     def recording(self) -> bool:

@@ -157,8 +157,15 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, image_size, featu
     results = {}
     for name, config in progress_bar(list(rows.items()), "rows", progress):
         scores = {"seen": [], "unseen": [], "all": []}
+        implicit = config != CLIP_ONLY and config.text == "implicit"
+        if not implicit:  # the features do not depend on the seed: computed (or read) once per row
+            clip_row = config == CLIP_ONLY  # CLIP sees the images at its own input size
+            tr_feats = row_features(pipe, clip, config, tr_clip_images if clip_row else tr_images, tr_caps,
+                                    cache_dir, feature_batch).to(device)
+            te_feats = row_features(pipe, clip, config, te_clip_images if clip_row else te_images, te_caps,
+                                    cache_dir, feature_batch).to(device)
         for seed in seeds:
-            if config != CLIP_ONLY and config.text == "implicit":
+            if implicit:
                 torch.manual_seed(seed)
                 captioner = ImplicitCaptioner(tr_clip.shape[1], pipe.text_encoder.config.hidden_size).to(device)
                 vae_unet = lambda imgs, emb, cap=captioner: fuse(  # noqa: E731
@@ -169,11 +176,6 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, image_size, featu
                     te_feats = torch.cat([vae_unet(te_images[i:i + feature_batch], te_clip[i:i + feature_batch])
                                           for i in range(0, n_test, feature_batch)])
             else:
-                clip_row = config == CLIP_ONLY  # CLIP sees the images at its own input size
-                tr_feats = row_features(pipe, clip, config, tr_clip_images if clip_row else tr_images, tr_caps,
-                                           cache_dir, feature_batch).to(device)
-                te_feats = row_features(pipe, clip, config, te_clip_images if clip_row else te_images, te_caps,
-                                           cache_dir, feature_batch).to(device)
                 head = train_head(tr_feats, tr_labels, seen_text, seed, steps)
             with torch.no_grad():
                 pred = predict(head(te_feats, all_text), te_masks.shape[-2:]).cpu().numpy()

@@ -1,7 +1,7 @@
 """The full-scale architectures, built from their published configs with random weights.
 
-Used by the tests and benchmarks to run foundseg's code on CLIP ViT-B/16 and Stable Diffusion 1.5 shapes
-without downloading them. The weights are random: only shapes, memory and speed mean anything.
+Used by the tests and benchmarks to run foundseg's code on CLIP ViT-B/16, Stable Diffusion 1.5 and the
+diffusion transformers of Stable Diffusion 3 (medium) and FLUX.1 (schnell) without downloading them. The weights are random: only shapes, memory and speed mean anything.
 
 >>> REAL_CONFIGS[:2]
 ('clip-vit-base-patch16', 'sd15-unet')
@@ -18,7 +18,8 @@ from ..data.vocab import write_tokenizer
 CONFIG_DIR = Path(__file__).parent / "configs"
 CONTEXT_LENGTH = 77
 """Tokens real CLIP's text encoder reads (start and end tokens included)."""
-REAL_CONFIGS = ("clip-vit-base-patch16", "sd15-unet", "sd15-vae", "sd15-text-encoder", "sd15-scheduler")
+REAL_CONFIGS = ("clip-vit-base-patch16", "sd15-unet", "sd15-vae", "sd15-text-encoder", "sd15-scheduler",
+                "sd3-medium-transformer", "flux1-schnell-transformer")
 """Names of the published configs shipped in ``configs/``, for :func:`real_config`."""
 
 
@@ -122,6 +123,33 @@ def random_sd(tokenizer, seed: int = 0, narrow: bool = False):
         unet=UNet2DConditionModel(**unet),
         scheduler=PNDMScheduler.from_config(real_config("sd15-scheduler")),  # ignores keys PNDM does not take
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+TRANSFORMERS = {"sd3-medium": ("sd3-medium-transformer", "SD3Transformer2DModel"),
+                "flux-schnell": ("flux1-schnell-transformer", "FluxTransformer2DModel")}
+"""Diffusion transformers (MMDiT) with a published config: name → (config, diffusers class)."""
+
+
+def random_transformer(name: str, seed: int = 0, **overrides):
+    """The diffusion transformer ``name`` (one of :data:`TRANSFORMERS`) with random weights, in memory; an
+    ``overrides`` entry replaces a config value (fewer layers, narrower heads: a small instance of the same
+    class). Under ``torch.device("meta")`` no memory is allocated:
+
+    >>> with torch.device("meta"):
+    ...     flux = random_transformer("flux-schnell")
+    ...     sd3 = random_transformer("sd3-medium")
+    >>> type(flux).__name__, len(flux.transformer_blocks), len(flux.single_transformer_blocks)
+    ('FluxTransformer2DModel', 19, 38)
+    >>> round(sum(p.numel() for p in flux.parameters()) / 1e9, 1), round(sum(p.numel() for p in sd3.parameters()) / 1e9, 1)
+    (11.9, 2.0)
+    """
+    if name not in TRANSFORMERS:
+        raise ValueError(f"name must be one of {tuple(TRANSFORMERS)}, got {name!r}")
+    import diffusers
+
+    config_name, cls = TRANSFORMERS[name]
+    torch.manual_seed(seed)
+    return getattr(diffusers, cls).from_config({**real_config(config_name), **overrides})
 
 
 def save_random_clip(directory, seed: int = 0, narrow: bool = False) -> Path:
