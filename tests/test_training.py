@@ -16,8 +16,12 @@ def _digest(directory):
 
 @pytest.mark.slow
 def test_same_seed_same_weights_and_loadable_layout(tmp_path):
-    logs = train_zoo(tmp_path / "a", seed=3, progress=False, **TINY)
-    train_zoo(tmp_path / "b", seed=3, progress=False, **TINY)
+    import torch
+
+    threads = torch.get_num_threads()
+    logs = train_zoo(tmp_path / "a", seed=3, progress=False, threads=threads + 1, **TINY)
+    assert torch.get_num_threads() == threads  # the caller's thread count comes back
+    train_zoo(tmp_path / "b", seed=3, progress=False, threads=threads + 1, **TINY)
     a, b = _digest(tmp_path / "a"), _digest(tmp_path / "b")
     assert a == b and len(a) == 4  # clip, vae, unet, text encoder
     assert logs["shapes-clip"]["steps"] == 3 and logs["shapes-sd"]["unet"]["steps"] == 3

@@ -32,7 +32,8 @@ def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None
 
     ``overrides`` may hold ``clip``, ``vae`` and ``unet`` dicts of settings (used by the tests to train tiny runs).
     ``seed`` seeds both models (the UNet gets ``seed + 1``); ``progress`` shows progress bars; ``threads`` sets
-    torch's CPU threads (None leaves them); ``device`` is where training runs. Each model is written to a
+    torch's CPU threads while it trains (None leaves them; the caller's count comes back after); ``device`` is
+    where training runs. Each model is written to a
     temporary directory first and replaces ``out_dir / name`` only when finished; models already in
     ``out_dir`` are replaced only with ``force`` (checked before any work). Returns the logs by model name,
     with ``total_wall_time_s``.
@@ -51,8 +52,16 @@ def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None
     if existing and not force:
         raise FileExistsError(f"out_dir {out_dir} already holds {', '.join(existing)}; pass force=True "
                               "(--force) to replace them")
+    before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    try:
+        return _train_into(out_dir, seed, progress, device, overrides)
+    finally:
+        torch.set_num_threads(before)  # the caller's thread count is theirs
+
+
+def _train_into(out_dir: Path, seed: int, progress: bool, device, overrides: dict) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = {}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".training-") as tmp:
