@@ -16,13 +16,7 @@ $(VENV)/installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[book,test]"
 	touch $@
 
-# The chapters execute in parallel, one process per core on one thread each, into jupyter-book's execution
-# cache; the build then renders them from it (and executes any it finds missing).
-JCACHE := _build/.jupyter_cache
 book: $(VENV)/installed
-	mkdir -p $(JCACHE)
-	$(BIN)/jcache notebook -p $(JCACHE) add book/*.ipynb >/dev/null
-	OMP_NUM_THREADS=1 $(BIN)/jcache project -p $(JCACHE) execute --executor local-parallel --timeout 900
 	$(BIN)/jupyter-book build . -W --keep-going
 
 test: $(VENV)/installed
@@ -41,8 +35,6 @@ browser-check: $(VENV)/installed
 clean:
 	rm -rf _build
 
-# Re-execute every chapter in place (in parallel, one thread each) with the environment the tests use, to
-# refresh the stored outputs.
+# Re-execute every chapter in place with the environment the tests use, to refresh the stored outputs.
 notebooks: $(VENV)/installed
-	printf '%s\n' book/*.ipynb | OMP_NUM_THREADS=1 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 FOUNDSEG_SCALE=shapes \
-		xargs -P "$$(nproc)" -n 1 $(BIN)/jupyter-execute --inplace --timeout=1800
+	TQDM_DISABLE=1 HF_HUB_OFFLINE=1 FOUNDSEG_SCALE=shapes $(BIN)/jupyter-execute --inplace --timeout=1800 book/*.ipynb
