@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: book test rehearsal notebooks browser-check clean
+.PHONY: book html test rehearsal notebooks browser-check clean
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ $(VENV)/installed: pyproject.toml
 book: $(VENV)/installed
 	$(BIN)/jupyter-book build . -W --keep-going
 
+# The HTML book from the outputs stored in the notebooks, without executing them (`make test` checks with
+# nbval that a fresh execution reproduces them).
+html: $(VENV)/installed
+	mkdir -p _build
+	sed 's/^\(  *execute_notebooks:\).*/\1 "off"/' _config.yml > _build/config-stored.yml
+	$(BIN)/jupyter-book build . --config _build/config-stored.yml -W --keep-going
+
 test: $(VENV)/installed
 	$(BIN)/python -m pytest
 
@@ -26,9 +33,9 @@ test: $(VENV)/installed
 rehearsal: $(VENV)/installed
 	$(BIN)/python tests/rehearsal.py
 
-# Open every page of the built book (`make book` first) in headless Chromium (Debian's chromium and
+# Open every page of the book (rendered by `make html`) in headless Chromium (Debian's chromium and
 # chromium-driver).
-browser-check: $(VENV)/installed
+browser-check: html
 	$(BIN)/pip install --quiet -e ".[browser]"
 	$(BIN)/python tests/browser/check_book.py
 
