@@ -174,7 +174,42 @@ class _Capture:
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
 
 
-class CrossAttentionRecorder:
+class ProcessorRecorder:
+    """Base of the recorders: for a ``with`` block, ``self.capture(self, layer, original)`` becomes the
+    attention processor of each layer in ``self.layers`` of ``self.model`` and ``self._pre_forward`` its
+    forward pre-hook (counting calls as steps); the original processors come back on exit, also when the
+    block raises."""
+
+    capture = None
+
+    def _setup(self, model, token_groups, heads, layers, steps, total_steps):
+        """Check and keep the arguments every recorder takes (see :class:`CrossAttentionRecorder`)."""
+        if not token_groups or not all(token_groups):
+            raise ValueError(f"token_groups must be a non-empty list of non-empty position lists, got {token_groups!r}")
+        if not (heads in ("mean", "all") or (isinstance(heads, (list, tuple)) and heads)):
+            raise ValueError(f"heads must be 'mean', 'all' or a list of head indices, got {heads!r}")
+        self.model, self.groups, self.heads, self.layers = model, [list(g) for g in token_groups], heads, layers
+        self.steps = resolve_steps(steps, total_steps)
+
+    @property
+    def recording(self) -> bool:
+        return self.steps is None or self.step in self.steps
+
+    def __enter__(self):
+        self.original = dict(self.model.attn_processors)
+        procs = {name: (self.capture(self, name[: -len(".processor")], p) if name[: -len(".processor")] in self.layers
+                        else p) for name, p in self.original.items()}
+        self.model.set_attn_processor(procs)
+        self.hook = self.model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.hook.remove()
+        self.model.set_attn_processor(dict(self.original))
+        return False
+
+
+class CrossAttentionRecorder(ProcessorRecorder):
     """Context manager that records cross-attention maps of token groups on a UNet.
 
     Args:
@@ -204,25 +239,17 @@ class CrossAttentionRecorder:
     (6, [0], torch.Size([1, 2, 16, 16]))
     """
 
+    capture = _Capture
+
     def __init__(self, unet, token_groups, layers=None, resolutions=None, heads="mean", steps="all",
                  total_steps: int | None = None, conditional_half: bool = False, trajectory: bool = False):
-        if not token_groups or not all(token_groups):
-            raise ValueError(f"token_groups must be a non-empty list of non-empty position lists, got {token_groups!r}")
-        if not (heads in ("mean", "all") or (isinstance(heads, (list, tuple)) and heads)):
-            raise ValueError(f"heads must be 'mean', 'all' or a list of head indices, got {heads!r}")
-        self.unet, self.groups, self.heads = unet, [list(g) for g in token_groups], heads
-        self.layers = select_layers(unet, layers)
+        self._setup(unet, token_groups, heads, select_layers(unet, layers), steps, total_steps)
         self.resolutions = None if resolutions is None else set([resolutions] if isinstance(resolutions, int) else resolutions)
-        self.steps = resolve_steps(steps, total_steps)
         self.conditional_half, self.trajectory = conditional_half, trajectory
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.per_step: dict[int, dict[str, torch.Tensor]] = {}
         self.step, self.latent_hw, self.recorded_steps = -1, None, []
-
-    @property
-    def recording(self) -> bool:
-        return self.steps is None or self.step in self.steps
 
     def _pre_forward(self, module, args, kwargs):
         self.step += 1
@@ -230,19 +257,6 @@ class CrossAttentionRecorder:
         self.latent_hw = tuple(sample.shape[-2:])
         if self.recording:
             self.recorded_steps.append(self.step)
-
-    def __enter__(self):
-        self.original = dict(self.unet.attn_processors)
-        procs = {name: (_Capture(self, name[: -len(".processor")], p) if name[: -len(".processor")] in self.layers else p)
-                 for name, p in self.original.items()}
-        self.unet.set_attn_processor(procs)
-        self.hook = self.unet.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc):
-        self.hook.remove()
-        self.unet.set_attn_processor(dict(self.original))
-        return False
 
     @torch.no_grad()
     def add(self, name, attn, hidden_states, context):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .attention import AttentionMaps, resolve_steps
+from .attention import AttentionMaps, ProcessorRecorder
 
 KINDS = {"double": "transformer_blocks.", "single": "single_transformer_blocks."}
 """Block kinds a layer selection may name: FLUX's double-stream (and SD3's joint) blocks, FLUX's single-stream."""
@@ -122,7 +122,7 @@ def image_queries_and_keys(attn, hidden_states, encoder_hidden_states=None, imag
     return query[:, :, t:], key, slice(0, t)  # FLUX: [text, image]
 
 
-class JointAttentionRecorder:
+class JointAttentionRecorder(ProcessorRecorder):
     """Context manager that records image→text attention maps of token groups on an SD3 or FLUX transformer.
 
     Args:
@@ -142,23 +142,15 @@ class JointAttentionRecorder:
     latent patch grid.
     """
 
+    capture = _Capture
+
     def __init__(self, transformer, token_groups, layers=None, heads="mean", steps="all",
                  total_steps: int | None = None, conditional_half: bool = False):
-        if not token_groups or not all(token_groups):
-            raise ValueError(f"token_groups must be a non-empty list of non-empty position lists, got {token_groups!r}")
-        if not (heads in ("mean", "all") or (isinstance(heads, (list, tuple)) and heads)):
-            raise ValueError(f"heads must be 'mean', 'all' or a list of head indices, got {heads!r}")
-        self.transformer, self.groups, self.heads = transformer, [list(g) for g in token_groups], heads
-        self.layers = select_joint_layers(transformer, layers)
-        self.steps = resolve_steps(steps, total_steps)
+        self._setup(transformer, token_groups, heads, select_joint_layers(transformer, layers), steps, total_steps)
         self.conditional_half = conditional_half
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.step, self.grid, self.text_length, self.recorded_steps = -1, None, None, []
-
-    @property
-    def recording(self) -> bool:
-        return self.steps is None or self.step in self.steps
 
     def _pre_forward(self, module, args, kwargs):
         self.step += 1
@@ -174,19 +166,6 @@ class JointAttentionRecorder:
             self.grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
         if self.recording:
             self.recorded_steps.append(self.step)
-
-    def __enter__(self):
-        self.original = dict(self.transformer.attn_processors)
-        procs = {name: (_Capture(self, name[: -len(".processor")], p) if name[: -len(".processor")] in self.layers
-                        else p) for name, p in self.original.items()}
-        self.transformer.set_attn_processor(procs)
-        self.hook = self.transformer.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc):
-        self.hook.remove()
-        self.transformer.set_attn_processor(dict(self.original))
-        return False
 
     @torch.no_grad()
     def add(self, name, attn, hidden_states, encoder_hidden_states, image_rotary_emb):
