@@ -9,8 +9,9 @@ from .features import cluster_features, extract_features, kmeans, output_layers
 from .odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
 from .tokens import END, START, token_indices
 
-__all__ = ["END", "START", "AttentionMaps", "CrossAttentionRecorder", "Generation", "JointAttentionRecorder", "ImplicitCaptioner", "OdiseConfig",
-           "add_noise", "cluster_features", "denoising_errors", "diffusion_classify", "fuse", "odise_features",
-           "cross_attention_layers", "denoise_attention", "encode_image", "extract_features", "generate", "joint_attention_layers", "kmeans",
-           "latent_multiple", "native_size", "output_layers", "renoise_attention", "select_joint_layers", "select_layers", "to_unit_range",
+__all__ = ["END", "START", "AttentionMaps", "CrossAttentionRecorder", "Generation", "ImplicitCaptioner",
+           "JointAttentionRecorder", "OdiseConfig", "add_noise", "cluster_features", "cross_attention_layers",
+           "denoise_attention", "denoising_errors", "diffusion_classify", "encode_image", "extract_features", "fuse",
+           "generate", "joint_attention_layers", "kmeans", "latent_multiple", "native_size", "odise_features",
+           "output_layers", "renoise_attention", "select_joint_layers", "select_layers", "to_unit_range",
            "token_indices", "vae_latents"]

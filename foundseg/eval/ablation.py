@@ -8,10 +8,10 @@ and the models' weights (``results_dir``).
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
-
-import json
 
 from ..cache import cached_json, cached_tensor, digest, weights_fingerprint
 from ..clip.features import clip_features
