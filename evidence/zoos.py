@@ -1,6 +1,8 @@
 """The evidence behind the book's conclusions: control models and independently trained zoos.
 
     python evidence/zoos.py            # train what is missing, then measure; writes book/data/evidence.json
+    python evidence/zoos.py --measure-only --seeds 0 & python evidence/zoos.py --measure-only --no-controls --seeds 1
+                                       # two measurements at once, one per core
 
 Models go to ``.foundseg-zoos/`` (not shipped): ``seed-1/`` and ``seed-2/`` are whole zoos trained from scratch
 by ``foundseg zoo train`` with other seeds (seed 0 is the shipped zoo); ``control-no-region/shapes-clip`` and
@@ -10,6 +12,7 @@ by ``foundseg zoo train`` with other seeds (seed 0 is the shipped zoo); ``contro
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shutil
 import sys
@@ -26,26 +29,28 @@ OUT = ROOT / "book" / "data" / "evidence.json"
 ABLATION_RESULTS = ROOT / "book" / "data" / "ablation"  # chapter 4's results, one file per zoo
 
 
-def train_missing(threads: int, progress: bool = False) -> None:
-    """Train every control and zoo not yet in ``MODELS``, one at a time (each is written whole or not at all),
-    on ``threads`` CPU threads."""
+def train_missing(threads: int, seeds=SEEDS, controls: bool = True, progress: bool = False) -> None:
+    """Train every control (if ``controls``) and zoo (of ``seeds``) that is neither in ``MODELS`` nor measured in
+    ``OUT`` yet, one at a time (each is written whole or not at all), on ``threads`` CPU threads."""
     import torch
 
     from foundseg.training import train_clip, train_zoo
 
+    measured = json.loads(OUT.read_text()) if OUT.exists() else {}
     torch.set_num_threads(threads)
-    for name, overrides in CONTROLS.items():
+    for name, overrides in CONTROLS.items() if controls else ():
         target = MODELS / name / "shapes-clip"
-        if not (target / "train_log.json").exists():
+        if name not in measured.get("controls", {}) and not (target / "train_log.json").exists():
             print(f"training {name}", flush=True)
             tmp = MODELS / name / ".training"
             shutil.rmtree(tmp, ignore_errors=True)
             log = train_clip(tmp, 0, progress, **overrides)
             (tmp / "train_log.json").write_text(json.dumps(log))
             tmp.rename(target)
-    for seed in SEEDS:
+    for seed in seeds:
         zoo = MODELS / f"seed-{seed}"
-        if not all((zoo / m / "train_log.json").exists() for m in ("shapes-clip", "shapes-sd")):
+        trained = all((zoo / m / "train_log.json").exists() for m in ("shapes-clip", "shapes-sd"))
+        if f"seed {seed}" not in measured.get("zoos", {}) and not trained:
             print(f"training zoo seed {seed}", flush=True)
             train_zoo(zoo, seed=seed, progress=progress, threads=threads, force=True)  # replaces a half-written one
 
@@ -73,13 +78,12 @@ def measure_clip(clip_dir, n_images: int = 500) -> dict:
     return out
 
 
-def measure_controls() -> dict:
-    """:func:`measure_clip` for the shipped shapes-clip and each control, by name."""
+def control_models() -> dict:
+    """The shipped shapes-clip and each control's, by name."""
     from foundseg.models.loader import ZOO_DIR
 
-    models = {"shipped (region and word losses)": ZOO_DIR / "shapes-clip"}
-    models.update({name: MODELS / name / "shapes-clip" for name in CONTROLS})
-    return {name: measure_clip(path) for name, path in models.items() if path.exists()}
+    return {"shipped (region and word losses)": ZOO_DIR / "shapes-clip",
+            **{name: MODELS / name / "shapes-clip" for name in CONTROLS}}
 
 
 def measure_zoo(zoo_dir) -> dict:
@@ -135,61 +139,48 @@ def measure_zoo(zoo_dir) -> dict:
     return out
 
 
-def conclusions(z: dict) -> dict:
-    """Each chapter's conclusion as true or false on one zoo's :func:`measure_zoo` numbers."""
-    import numpy as np
+def store(key: str, name: str, numbers: dict) -> None:
+    """Put ``numbers`` under ``results[key][name]`` in ``OUT``, under a lock (two measurements may run at once,
+    one per core), written whole or not at all."""
+    from foundseg.cache import write_whole
 
-    g, a = z["gradcam"], z["ablation_all"]
-    ic, null = "ODISE (implicit captioner, UNet, VAE, noise)", "w/o IC (null text)"
-    return {
-        "ch2: Grad-CAM beats the centred disc by 0.05 mIoU or more": g["single template"] >= z["disc"] + 0.05,
-        "ch2: no prompt variant beats the single template": max(v for k, v in g.items() if k != "single template")
-        <= g["single template"],
-        "ch2: the last block is the best layer for the CAM": int(np.argmax(z["by_layer"])) == len(z["by_layer"]) - 1,
-        "ch3: re-noised once at t = 0, the map keeps the last step's IoU (within 0.03)":
-            abs(z["renoise_generated"]["0"] - z["last_step"]) <= 0.03,
-        "ch3: the map degrades with the noise (t = 800 below t = 0 by 0.1 or more)":
-            z["renoise_generated"]["800"] <= z["renoise_generated"]["0"] - 0.1,
-        "ch3: denoising again sharpens generated images' maps (last step above first)":
-            z["denoise_generated"][max(z["denoise_generated"])] > z["denoise_generated"][1],
-        "ch3: k-means on the features degrades with the noise (t = 800 below t = 0)":
-            z["kmeans_oracle_k"]["800"] < z["kmeans_oracle_k"]["0"],
-        "ch4: the implicit captioner adds more than 0.02 mIoU over the null text": a[ic] - a[null] > 0.02,
-        "ch4: the CLIP-only head beats full ODISE": a["SAN-like: CLIP features only"] > a[ic],
-        "ch5: CLIP zero-shot classifies at least as well as the diffusion classifier":
-            z["classifier_top1"]["clip"] >= z["classifier_top1"]["diffusion"],
-    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with open(OUT.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(OUT.read_text()) if OUT.exists() else {}
+        results.setdefault(key, {})[name] = numbers
+        write_whole(OUT, lambda f: f.write(json.dumps(results, indent=1).encode() + b"\n"))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-only", action="store_true", help="train the missing models, measure nothing")
     parser.add_argument("--measure-only", action="store_true", help="measure the models trained so far")
-    parser.add_argument("--controls-only", action="store_true", help="measure the controls, not the zoos")
+    parser.add_argument("--seeds", type=int, nargs="+", default=(0, *SEEDS),
+                        help="the zoos to train and measure (default: 0 1 2; 0 is the shipped zoo, never trained)")
+    parser.add_argument("--no-controls", action="store_true", help="neither train nor measure the controls")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for training (1 when the machine is "
                         "shared: two threads collapse when another process keeps a core busy)")
     args = parser.parse_args(argv)
     if not args.measure_only:
-        train_missing(args.threads)
+        train_missing(args.threads, [s for s in args.seeds if s != 0], controls=not args.no_controls)
     if args.train_only:
         return 0
     from foundseg.models import apply_thread_policy
-
-    apply_thread_policy()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
     from foundseg.models.loader import ZOO_DIR
 
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    results["controls"] = measure_controls()
-    zoos = {"seed 0 (shipped)": ZOO_DIR, **{f"seed {s}": MODELS / f"seed-{s}" for s in SEEDS}}
-    measured = results.setdefault("zoos", {})
-    for name, path in zoos.items():
-        if not args.controls_only and name not in measured and (path / "shapes-sd" / "train_log.json").exists():
+    apply_thread_policy()
+    measured = json.loads(OUT.read_text()) if OUT.exists() else {}
+    if not args.no_controls:
+        for name, path in control_models().items():
+            if name not in measured.get("controls", {}) and path.exists():
+                print(f"measuring {name}", flush=True)
+                store("controls", name, measure_clip(path))
+    for seed in args.seeds:
+        name, path = ("seed 0 (shipped)", ZOO_DIR) if seed == 0 else (f"seed {seed}", MODELS / f"seed-{seed}")
+        if name not in measured.get("zoos", {}) and (path / "shapes-sd" / "train_log.json").exists():
             print(f"measuring zoo {name}", flush=True)
-            measured[name] = measure_zoo(path)
-            OUT.write_text(json.dumps(results, indent=1) + "\n")  # kept as each zoo is done
-    results["conclusions"] = {name: conclusions(z) for name, z in measured.items()}
-    OUT.write_text(json.dumps(results, indent=1) + "\n")
+            store("zoos", name, measure_zoo(path))
     print(f"wrote {OUT}")
     return 0
 

@@ -62,7 +62,7 @@ def cached_tensor(cache_dir, name: str, compute: Callable[[], torch.Tensor]) -> 
         return torch.load(path).float()
     value = compute().detach().cpu().half()
     if path is not None:
-        _write_whole(path, lambda f: torch.save(value, f))
+        write_whole(path, lambda f: torch.save(value, f))
     return value.float()
 
 
@@ -81,11 +81,11 @@ def cached_json(cache_dir, name: str, compute: Callable[[], object]):
         return json.loads(path.read_text())
     value = compute()
     if path is not None:
-        _write_whole(path, lambda f: f.write(json.dumps(value, indent=1).encode() + b"\n"))
+        write_whole(path, lambda f: f.write(json.dumps(value, indent=1).encode() + b"\n"))
     return value
 
 
-def _write_whole(path: Path, write: Callable) -> None:
+def write_whole(path: Path, write: Callable) -> None:
     """Write ``path`` through a temporary file in the same directory, renamed into place when complete (so
     parallel writers and interruptions never leave a partial file)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,119 @@
+"""Each chapter's numbers and conclusions across independently trained zoos: the book's evidence.
+
+``evidence/zoos.py`` measures every zoo (seed 0 ships; others are trained from scratch with other seeds) with
+the chapters' own functions and stores the numbers by zoo in ``book/data/evidence.json``. Here the chapters
+read them back: :func:`conclusions` decides each claim on one zoo's numbers, :func:`across_zoos` prints a
+chapter's numbers zoo by zoo with their mean and spread, and labels each claim *holds on every zoo*, *on some*
+or *on none*.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+IC = "ODISE (implicit captioner, UNet, VAE, noise)"
+NULL = "w/o IC (null text)"
+CLIP_ONLY = "SAN-like: CLIP features only"
+METRICS = {
+    "ch2": {
+        "Grad-CAM, single template": ("gradcam", "single template"),
+        "Grad-CAM, background prompts": ("gradcam", "background prompts"),
+        "Grad-CAM, template ensemble": ("gradcam", "template ensemble"),
+        "Grad-CAM, ensemble + synonyms": ("gradcam", "ensemble + synonyms"),
+        "Grad-CAM, bare class name": ("gradcam", "bare class name"),
+        "centred disc": ("disc",),
+        "CAM at the last block": ("by_layer", -1),
+        "CAM one block earlier": ("by_layer", -2),
+    },
+    "ch3": {
+        "last generation step": ("last_step",),
+        **{f"generated, re-noised t={t}": ("renoise_generated", t) for t in ("0", "200", "800")},
+        **{f"test, true caption (oracle) t={t}": ("renoise_test_caption", t) for t in ("0", "800")},
+        **{f"test, word only t={t}": ("renoise_test_word", t) for t in ("0", "800")},
+        "denoised again, first step": ("denoise_generated", "1"),
+        "denoised again, last step": ("denoise_generated", -1),
+        **{f"k-means, true k (oracle) t={t}": ("kmeans_oracle_k", t) for t in ("0", "800")},
+        **{f"k-means, k from features t={t}": ("kmeans_auto_k", t) for t in ("0", "800")},
+    },
+    "ch4": {"ODISE": ("ablation_all", IC), "w/o IC (null text)": ("ablation_all", NULL),
+            "CLIP features only": ("ablation_all", CLIP_ONLY)},
+    "ch5": {"CLIP zero-shot top-1": ("classifier_top1", "clip"),
+            "diffusion classifier top-1": ("classifier_top1", "diffusion")},
+}
+"""Per chapter: the printed name of each number and its path into one zoo's measurements."""
+
+
+def _lookup(zoo: dict, path: tuple):
+    value = zoo
+    for key in path:
+        value = value[list(value)[key]] if isinstance(key, int) and isinstance(value, dict) else value[key]
+    return float(value)
+
+
+def conclusions(zoo: dict) -> dict[str, bool]:
+    """Each chapter's conclusion, decided on one zoo's measurements (the keys of ``evidence/zoos.py``'s
+    ``measure_zoo``); a claim's name starts with its chapter (``ch2:`` …)."""
+    g, a, by_layer = zoo["gradcam"], zoo["ablation_all"], zoo["by_layer"]
+    renoised, denoised = zoo["renoise_generated"], zoo["denoise_generated"]
+    return {
+        "ch2: Grad-CAM beats the centred disc by 0.05 mIoU or more": g["single template"] >= zoo["disc"] + 0.05,
+        "ch2: no prompt variant beats the single template":
+            max(v for k, v in g.items() if k != "single template") <= g["single template"],
+        "ch2: the last block is the best layer for the CAM": int(np.argmax(by_layer)) == len(by_layer) - 1,
+        "ch3: re-noised once at t = 0, the map keeps the last step's IoU (within 0.03)":
+            abs(renoised["0"] - zoo["last_step"]) <= 0.03,
+        "ch3: the map degrades with the noise (t = 800 below t = 0 by 0.1 or more)":
+            renoised["800"] <= renoised["0"] - 0.1,
+        "ch3: denoising again sharpens generated images' maps (last step above first)":
+            list(denoised.values())[-1] > denoised["1"],
+        "ch3: k-means on the features degrades with the noise (t = 800 below t = 0)":
+            zoo["kmeans_oracle_k"]["800"] < zoo["kmeans_oracle_k"]["0"],
+        "ch4: the implicit captioner adds more than 0.02 mIoU over the null text": a[IC] - a[NULL] > 0.02,
+        "ch4: the CLIP-only head beats full ODISE": a[CLIP_ONLY] > a[IC],
+        "ch5: CLIP zero-shot classifies at least as well as the diffusion classifier":
+            zoo["classifier_top1"]["clip"] >= zoo["classifier_top1"]["diffusion"],
+    }
+
+
+def label(verdicts: dict[str, bool]) -> str:
+    """``"every zoo"``, ``"no zoo"`` or ``"some (…)"`` for a claim's verdict on each zoo.
+
+    >>> label({"seed 0": True, "seed 1": False})
+    'some (seed 0; not seed 1)'
+    """
+    held = [name for name, v in verdicts.items() if v]
+    if len(held) == len(verdicts):
+        return "every zoo"
+    if not held:
+        return "no zoo"
+    return f"some ({', '.join(held)}; not {', '.join(n for n in verdicts if n not in held)})"
+
+
+def table(zoos: dict[str, dict], metrics: dict[str, tuple]) -> list[str]:
+    """Printable lines: each number of ``metrics`` (printed name → path into a zoo's measurements) on each zoo,
+    then their mean and spread (max − min).
+
+    >>> zoos = {"seed 0 (shipped)": {"disc": .25, "by_layer": [.2, .5]}, "seed 1": {"disc": .27, "by_layer": [.3, .4]}}
+    >>> print("\\n".join(table(zoos, {"centred disc": ("disc",), "CAM at the last block": ("by_layer", -1)})))
+                                        seed 0 seed 1   mean spread
+    centred disc                         0.250  0.270  0.260  0.020
+    CAM at the last block                0.500  0.400  0.450  0.100
+    """
+    lines = [f"{'':<35}" + "".join(f"{n.split(' (')[0]:>7}" for n in zoos) + f"{'mean':>7}{'spread':>7}"]
+    for name, path in metrics.items():
+        values = [_lookup(z, path) for z in zoos.values()]
+        lines.append(f"{name:<35}" + "".join(f"{v:>7.3f}" for v in values)
+                     + f"{np.mean(values):>7.3f}{max(values) - min(values):>7.3f}")
+    return lines
+
+
+def across_zoos(zoos: dict[str, dict], chapter: str) -> str:
+    """Chapter ``chapter``'s numbers on each zoo (:func:`table`), then each of its conclusions with where it
+    holds (:func:`label`), as printable text."""
+    if chapter not in METRICS:
+        raise ValueError(f"chapter must be one of {list(METRICS)}, not {chapter!r}")
+    if not zoos:
+        return "no zoo measured yet"
+    verdicts = {name: conclusions(z) for name, z in zoos.items()}
+    claims = [c for c in next(iter(verdicts.values())) if c.startswith(chapter + ":")]
+    return "\n".join(table(zoos, METRICS[chapter]) + [
+        f"- {c[len(chapter) + 2:]}\n    holds on {label({n: v[c] for n, v in verdicts.items()})}" for c in claims])

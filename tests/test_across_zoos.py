@@ -1,0 +1,69 @@
+"""The evidence chapter's reading of per-zoo measurements: verdicts, labels, and the stored results."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from foundseg.eval.across_zoos import CLIP_ONLY, IC, METRICS, NULL, across_zoos, conclusions
+
+
+def zoo(gradcam=0.47, captioner_gain=0.0):
+    """One zoo's measurements, shaped as evidence/zoos.py's measure_zoo returns them after a JSON round trip."""
+    return {
+        "gradcam": {"single template": gradcam, "background prompts": 0.45, "template ensemble": 0.46,
+                    "ensemble + synonyms": 0.35, "bare class name": 0.43},
+        "disc": 0.25, "by_layer": [0.18, 0.17, 0.32, 0.48], "last_step": 0.6,
+        "renoise_generated": {"None": 0.6, "0": 0.6, "200": 0.58, "800": 0.38},
+        "renoise_test_caption": {"None": 0.59, "0": 0.59, "200": 0.57, "800": 0.3},
+        "renoise_test_word": {"None": 0.5, "0": 0.5, "200": 0.49, "800": 0.3},
+        "denoise_generated": {str(k): 0.5 + k / 100 for k in range(1, 11)},
+        "kmeans_oracle_k": {"None": 0.5, "0": 0.5, "200": 0.45, "800": 0.3},
+        "kmeans_auto_k": {"None": 0.4, "0": 0.4, "200": 0.38, "800": 0.25},
+        "ablation_all": {IC: 0.22 + captioner_gain, NULL: 0.22, CLIP_ONLY: 0.3},
+        "classifier_top1": {"clip": 0.9, "diffusion": 0.5},
+    }
+
+
+def test_a_claim_is_labelled_by_the_zoos_it_holds_on():
+    zoos = {"seed 0 (shipped)": zoo(captioner_gain=0.05), "seed 1": zoo(), "seed 2": zoo()}
+    text = across_zoos(zoos, "ch4")
+    assert "implicit captioner adds more than 0.02 mIoU over the null text\n    holds on some (seed 0 (shipped); " \
+           "not seed 1, seed 2)" in text
+    assert "CLIP-only head beats full ODISE\n    holds on every zoo" in text
+    assert "ch2:" not in text and "Grad-CAM" not in text  # only the chapter's own numbers and claims
+
+
+def test_the_table_gives_each_zoo_its_mean_and_spread():
+    zoos = {"seed 0 (shipped)": zoo(gradcam=0.5), "seed 1": zoo(gradcam=0.4)}
+    lines = across_zoos(zoos, "ch2").splitlines()
+    assert lines[0].split() == ["seed", "0", "seed", "1", "mean", "spread"]
+    assert lines[1].split()[-4:] == ["0.500", "0.400", "0.450", "0.100"]
+    assert len(lines) == 1 + len(METRICS["ch2"]) + 2 * 3  # header, numbers, three claims on two lines each
+    assert "holds on no zoo" not in across_zoos({"seed 0": zoo(gradcam=0.5)}, "ch2")
+    assert "beats the centred disc by 0.05 mIoU or more\n    holds on no zoo" in across_zoos({"s": zoo(0.26)}, "ch2")
+
+
+def test_denoising_again_is_judged_at_its_last_step_not_the_largest_string():
+    z = zoo()
+    z["denoise_generated"] = {str(k): (0.6 if k == 9 else 0.4 if k == 10 else 0.5) for k in range(1, 11)}
+    assert not conclusions(z)["ch3: denoising again sharpens generated images' maps (last step above first)"]
+
+
+def test_an_unknown_chapter_is_refused():
+    with pytest.raises(ValueError, match="chapter"):
+        across_zoos({"seed 0": zoo()}, "ch9")
+
+
+def test_stored_results_merge_and_leave_nothing_half_written(tmp_path, monkeypatch):
+    path = Path(__file__).resolve().parents[1] / "evidence" / "zoos.py"
+    spec = importlib.util.spec_from_file_location("evidence_zoos", path)
+    zoos_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoos_script)
+    monkeypatch.setattr(zoos_script, "OUT", tmp_path / "evidence.json")
+    zoos_script.store("zoos", "seed 1", {"disc": 0.25})
+    zoos_script.store("controls", "control-no-word", {"gradcam_miou": 0.3})
+    zoos_script.store("zoos", "seed 2", {"disc": 0.27})
+    stored = json.loads((tmp_path / "evidence.json").read_text())
+    assert set(stored["zoos"]) == {"seed 1", "seed 2"} and stored["controls"]["control-no-word"]["gradcam_miou"] == 0.3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence.json", "evidence.lock"]
