@@ -1,15 +1,16 @@
-"""Stable Diffusion internals: cross-attention capture (joint attention for diffusion transformers), re-noising,
-features."""
+"""Stable Diffusion internals: cross-attention capture (joint attention and ConceptAttention for diffusion
+transformers), re-noising, features."""
 from .attention import AttentionMaps, CrossAttentionRecorder, cross_attention_layers, select_layers
 from .capture import Generation, denoise_attention, generate, renoise_attention
 from .classifier import denoising_errors, diffusion_classify
-from .latents import add_noise, encode_image, latent_multiple, native_size, to_unit_range, vae_latents
-from .joint_attention import JointAttentionRecorder, joint_attention_layers, select_joint_layers
+from .concept_attention import ConceptAttention
 from .features import cluster_features, extract_features, kmeans, output_layers
+from .joint_attention import JointAttentionRecorder, joint_attention_layers, select_joint_layers
+from .latents import add_noise, encode_image, latent_multiple, native_size, to_unit_range, vae_latents
 from .odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
 from .tokens import END, START, token_indices
 
-__all__ = ["END", "START", "AttentionMaps", "CrossAttentionRecorder", "Generation", "ImplicitCaptioner",
+__all__ = ["END", "START", "AttentionMaps", "ConceptAttention", "CrossAttentionRecorder", "Generation", "ImplicitCaptioner",
            "JointAttentionRecorder", "OdiseConfig", "add_noise", "cluster_features", "cross_attention_layers",
            "denoise_attention", "denoising_errors", "diffusion_classify", "encode_image", "extract_features", "fuse",
            "generate", "joint_attention_layers", "kmeans", "latent_multiple", "native_size", "odise_features",
