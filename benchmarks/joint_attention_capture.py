@@ -5,6 +5,8 @@ classes (random weights, a few layers of the published widths' heads, a 32 × 32
 2. bytes held for maps with capture at every call of every joint-attention layer after 10, 25 and 50 calls:
    foundseg's running sums (two words, heads averaged) versus keeping each call's image→text probabilities
    (every head, every text token; what a recorder that stores maps per step holds). Goal: flat in calls.
+3. ConceptAttention (three concepts): time of the same 20 calls (the concept stream runs at every call through
+   the double-stream blocks, maps at the last) and its bytes held after 10, 25 and 50 calls recorded.
 
     python benchmarks/joint_attention_capture.py
 """
@@ -12,7 +14,7 @@ import time
 
 import torch
 
-from foundseg.diffusion import JointAttentionRecorder
+from foundseg.diffusion import ConceptAttention, JointAttentionRecorder
 from foundseg.models import random_transformer
 
 GROUPS, TEXT = [[1], [4, 5]], 77
@@ -76,11 +78,17 @@ def run(name, model, inputs):
     captured = time.perf_counter() - start
     print(f"{name}: 20 calls {plain:.2f} s plain, {captured:.2f} s with last-call capture -> "
           f"{captured / plain:.3f}x (goal <= 1.15x)")
+    concepts = torch.randn(3, inputs["encoder_hidden_states"].shape[-1], generator=torch.Generator().manual_seed(1))
+    start = time.perf_counter()
+    calls(20, ConceptAttention(model, concepts, steps=[-1], total_steps=20))
+    concept = time.perf_counter() - start
+    print(f"  ConceptAttention: {concept:.2f} s -> {concept / plain:.3f}x the plain calls")
     for n in (10, 25, 50):
         ours = nbytes(calls(n, JointAttentionRecorder(model, GROUPS)).sums.values())
         kept = nbytes(calls(n, KeepEveryCall(model, GROUPS)).sums["kept"])
+        concept_bytes = nbytes(calls(n, ConceptAttention(model, concepts)).sums.values())
         print(f"  {n:>2} calls: foundseg {ours / 1024:7.1f} KiB | every call kept {kept / 2**20:8.1f} MiB "
-              f"-> {ours / kept:.5f}x")
+              f"-> {ours / kept:.5f}x | ConceptAttention {concept_bytes / 1024:.1f} KiB")
 
 
 def main():

@@ -11,9 +11,10 @@ import torch
 
 from .card import write_cards
 from .clip import train_clip
+from .dit import train_dit
 from .sd import train_sd
 
-__all__ = ["MODELS", "train_clip", "train_sd", "train_zoo", "write_cards"]
+__all__ = ["MODELS", "train_clip", "train_dit", "train_sd", "train_zoo", "write_cards"]
 MODELS = ("shapes-clip", "shapes-sd")
 
 
