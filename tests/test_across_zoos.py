@@ -55,15 +55,50 @@ def test_an_unknown_chapter_is_refused():
         across_zoos({"seed 0": zoo()}, "ch9")
 
 
-def test_stored_results_merge_and_leave_nothing_half_written(tmp_path, monkeypatch):
+def load_zoos_script(monkeypatch, tmp_path):
+    """evidence/zoos.py as a module, writing under ``tmp_path``."""
     path = Path(__file__).resolve().parents[1] / "evidence" / "zoos.py"
     spec = importlib.util.spec_from_file_location("evidence_zoos", path)
-    zoos_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(zoos_script)
-    monkeypatch.setattr(zoos_script, "OUT", tmp_path / "evidence.json")
-    zoos_script.store("zoos", "seed 1", {"disc": 0.25})
-    zoos_script.store("controls", "control-no-word", {"gradcam_miou": 0.3})
-    zoos_script.store("zoos", "seed 2", {"disc": 0.27})
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "OUT", tmp_path / "evidence.json")
+    monkeypatch.setattr(script, "MODELS", tmp_path / "models")
+    return script
+
+
+def test_stored_results_merge_and_leave_nothing_half_written(tmp_path, monkeypatch):
+    script = load_zoos_script(monkeypatch, tmp_path)
+    script.store("zoos", "seed 1", {"disc": 0.25})
+    script.store("controls", "control-no-word", {"gradcam_miou": 0.3})
+    script.store("zoos", "seed 2", {"disc": 0.27})
     stored = json.loads((tmp_path / "evidence.json").read_text())
     assert set(stored["zoos"]) == {"seed 1", "seed 2"} and stored["controls"]["control-no-word"]["gradcam_miou"] == 0.3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence.json", "evidence.lock"]
+
+
+def test_a_stopped_training_resumes_at_the_model_it_stopped_in(tmp_path, monkeypatch):
+    import foundseg.training
+
+    script = load_zoos_script(monkeypatch, tmp_path)
+    trained = []
+
+    def fake_clip(out_dir, seed, *args, **kwargs):
+        trained.append(("clip", seed))
+        Path(out_dir).mkdir()
+        return {"steps": 1}
+
+    def stopped_sd(out_dir, *args, **kwargs):
+        Path(out_dir).mkdir()
+        raise KeyboardInterrupt  # stopped halfway through
+
+    monkeypatch.setattr(foundseg.training, "train_clip", fake_clip)
+    monkeypatch.setattr(foundseg.training, "train_sd", stopped_sd)
+    with pytest.raises(KeyboardInterrupt):
+        script.train_missing(1, [1], controls=False)
+    zoo = tmp_path / "models" / "seed-1"
+    assert (zoo / "shapes-clip" / "train_log.json").exists() and not (zoo / "shapes-sd").exists()
+
+    monkeypatch.setattr(foundseg.training, "train_sd", lambda out_dir, *a, **k: Path(out_dir).mkdir() or {"unet": {}})
+    script.train_missing(1, [1], controls=False)
+    assert trained == [("clip", 1)]  # the clip was not trained again
+    assert sorted(p.name for p in zoo.iterdir()) == ["shapes-clip", "shapes-sd"]  # no temporary left
