@@ -75,17 +75,21 @@ def conclusions(zoo: dict) -> dict[str, bool]:
 
 
 def label(verdicts: dict[str, bool]) -> str:
-    """``"every zoo"``, ``"no zoo"`` or ``"some (…)"`` for a claim's verdict on each zoo.
+    """Where a claim holds, from its verdict on each zoo: ``"every zoo"``, ``"no zoo"`` or ``"some"``, with the
+    count (and, for some, which).
 
-    >>> label({"seed 0": True, "seed 1": False})
-    'some (seed 0; not seed 1)'
+    >>> label({"seed 0": True, "seed 1": False, "seed 2": True})
+    'some (2 of 3: seed 0, seed 2)'
+    >>> label({"seed 0": True})
+    'every zoo (1 of 1)'
     """
     held = [name for name, v in verdicts.items() if v]
+    count = f"{len(held)} of {len(verdicts)}"
     if len(held) == len(verdicts):
-        return "every zoo"
+        return f"every zoo ({count})"
     if not held:
-        return "no zoo"
-    return f"some ({', '.join(held)}; not {', '.join(n for n in verdicts if n not in held)})"
+        return f"no zoo ({count})"
+    return f"some ({count}: {', '.join(held)})"
 
 
 def table(zoos: dict[str, dict], metrics: dict[str, tuple]) -> list[str]:
