@@ -16,8 +16,9 @@ $(VENV)/installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[book,test]"
 	touch $@
 
+# Every chapter executed afresh, side by side (one per core), into _build/executed; then rendered.
 book: $(VENV)/installed
-	$(BIN)/jupyter-book build . -W --keep-going
+	$(BIN)/python scripts/build_book.py
 
 # The HTML book from the outputs stored in the notebooks, without executing them (`make test` checks with
 # nbval that a fresh execution reproduces them).
