@@ -102,3 +102,11 @@ def test_a_stopped_training_resumes_at_the_model_it_stopped_in(tmp_path, monkeyp
     script.train_missing(1, [1], controls=False)
     assert trained == [("clip", 1)]  # the clip was not trained again
     assert sorted(p.name for p in zoo.iterdir()) == ["shapes-clip", "shapes-sd"]  # no temporary left
+
+
+def test_a_chapter_opened_alone_says_where_the_measurements_are(tmp_path):
+    from foundseg.eval.across_zoos import read_evidence
+
+    evidence = read_evidence(tmp_path / "data" / "evidence.json")  # no book/data beside a chapter in Colab
+    assert evidence == {}
+    assert "book/data/evidence.json" in across_zoos(evidence.get("zoos", {}), "ch4")

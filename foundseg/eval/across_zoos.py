@@ -8,6 +8,9 @@ or *on none*.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 IC = "ODISE (implicit captioner, UNet, VAE, noise)"
@@ -40,6 +43,13 @@ METRICS = {
             "diffusion classifier top-1": ("classifier_top1", "diffusion")},
 }
 """Per chapter: the printed name of each number and its path into one zoo's measurements."""
+
+
+def read_evidence(path="data/evidence.json") -> dict:
+    """The stored evidence (``controls`` and ``zoos``, each by name); empty when ``path`` is not there, as when
+    a chapter is opened alone (in Colab) without the book's ``book/data``."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _lookup(zoo: dict, path: tuple):
@@ -116,7 +126,8 @@ def across_zoos(zoos: dict[str, dict], chapter: str) -> str:
     if chapter not in METRICS:
         raise ValueError(f"chapter must be one of {list(METRICS)}, not {chapter!r}")
     if not zoos:
-        return "no zoo measured yet"
+        return ("no zoo measured here: the measurements are in the book's\n"
+                "book/data/evidence.json (python evidence/zoos.py)")
     verdicts = {name: conclusions(z) for name, z in zoos.items()}
     claims = [c for c in next(iter(verdicts.values())) if c.startswith(chapter + ":")]
     return "\n".join(table(zoos, METRICS[chapter]) + [
