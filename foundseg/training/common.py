@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 import torch
-from ..progress import progress_bar
-
 from ..data import shapes
+from ..diffusion.latents import to_unit_range
+from ..progress import progress_bar
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -21,6 +21,25 @@ def training_pool(n: int, size: int, seed: int, progress: bool = True):
     """Render ``n`` training samples once: images (n, H, W, 3) uint8 and the samples."""
     samples = [shapes.sample("train", i, seed, size) for i in progress_bar(range(n), "render", progress)]
     return np.stack([s.image for s in samples]), samples
+
+
+def latent_stats(vae, images: np.ndarray, device="cpu", chunk: int = 512):
+    """The autoencoder's posterior mean and std for every image: what training batches sample latents from."""
+    with torch.no_grad():
+        stats = [vae.encode(to_unit_range(images[i:i + chunk]).to(device)).latent_dist
+                 for i in range(0, len(images), chunk)]
+    return torch.cat([d.mean for d in stats]), torch.cat([d.std for d in stats])
+
+
+def latent_batch(mean, std, scaling: float, captions, s: dict, gen: torch.Generator, device="cpu"):
+    """A denoiser's training batch: latents sampled from the posteriors of ``s["batch"]`` random images, times
+    ``scaling``, and their captions, each replaced by "" with probability ``s["caption_dropout"]`` (for
+    classifier-free guidance). Random draws come from ``gen``, always in the same order."""
+    idx = torch.randint(len(mean), (s["batch"],), generator=gen)
+    eps = torch.randn((len(idx), *mean.shape[1:]), generator=gen).to(device)
+    latents = (mean[idx.to(device)] + std[idx.to(device)] * eps) * scaling
+    drop = torch.rand(len(idx), generator=gen) < s["caption_dropout"]
+    return latents, ["" if d else captions[i] for d, i in zip(drop.tolist(), idx.tolist())]
 
 
 def warmup_cosine(optimizer, warmup: int, total: int):

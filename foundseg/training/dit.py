@@ -23,9 +23,8 @@ from diffusers.training_utils import EMAModel
 from transformers import CLIPModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from ..data.vocab import write_tokenizer
-from ..diffusion.latents import to_unit_range
 from ..progress import progress_bar
-from .common import LossLog, seed_everything, training_pool, warmup_cosine
+from .common import LossLog, latent_batch, latent_stats, seed_everything, training_pool, warmup_cosine
 
 DIT_SETTINGS = dict(layers=4, heads=4, head_dim=32, patch=2, pool=60000, steps=3600, batch=64, lr=1e-3,
                     warmup=200, caption_dropout=0.1, ema_decay=0.999)
@@ -106,9 +105,7 @@ def train_transformer(pipe: StableDiffusion3Pipeline, images, captions, seed: in
     s = dict(DIT_SETTINGS, **overrides)
     gen = seed_everything(seed)
     vae = pipe.vae
-    with torch.no_grad():
-        stats = [vae.encode(to_unit_range(images[i:i + 512]).to(device)).latent_dist for i in range(0, len(images), 512)]
-    mean, std = torch.cat([d.mean for d in stats]), torch.cat([d.std for d in stats])
+    mean, std = latent_stats(vae, images, device)
     transformer = build_transformer(mean.shape[-1], mean.shape[1], 2 * pipe.text_encoder.config.hidden_size,
                                     2 * pipe.text_encoder.config.projection_dim, s).to(device)
     pipe.register_modules(transformer=transformer)  # the pipeline's prompt encoding reads its config
@@ -120,16 +117,12 @@ def train_transformer(pipe: StableDiffusion3Pipeline, images, captions, seed: in
     log = LossLog("transformer")
     transformer.train()
     for _ in progress_bar(range(s["steps"]), "shapes-dit transformer", progress):
-        idx = torch.randint(len(images), (s["batch"],), generator=gen)
-        eps = torch.randn((len(idx), *mean.shape[1:]), generator=gen).to(device)
-        x0 = (mean[idx.to(device)] + std[idx.to(device)] * eps) * vae.config.scaling_factor
-        drop = torch.rand(len(idx), generator=gen) < s["caption_dropout"]
-        caps = ["" if d else captions[i] for d, i in zip(drop.tolist(), idx.tolist())]
+        x0, caps = latent_batch(mean, std, vae.config.scaling_factor, captions, s, gen, device)
         with torch.no_grad():
             text, pooled = pipe.encode_prompt(caps, None, None, device, do_classifier_free_guidance=False,
                                               max_sequence_length=1)[::2]
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        sigma = torch.sigmoid(torch.randn(len(idx), generator=gen)).to(device)  # logit-normal, as SD3 trains
+        sigma = torch.sigmoid(torch.randn(len(x0), generator=gen)).to(device)  # logit-normal, as SD3 trains
         s4 = sigma[:, None, None, None]
         pred = transformer(hidden_states=(1 - s4) * x0 + s4 * noise, timestep=sigma * 1000,
                            encoder_hidden_states=text, pooled_projections=pooled).sample

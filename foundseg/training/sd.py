@@ -19,7 +19,7 @@ from transformers import CLIPModel, CLIPTokenizer
 
 from ..data.vocab import write_tokenizer
 from ..diffusion.latents import to_unit_range
-from .common import LossLog, seed_everything, training_pool, warmup_cosine
+from .common import LossLog, latent_batch, latent_stats, seed_everything, training_pool, warmup_cosine
 from ..progress import progress_bar
 
 VAE_SETTINGS = dict(size=32, channels=(32, 64), latent_channels=4, mid_attention=True, pool=60000, steps=900,
@@ -140,10 +140,7 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     latent = latent_size(vae.config.sample_size, vae.config.block_out_channels)
     unet = build_unet(latent, vae.config.latent_channels, text_encoder.config.hidden_size, s).to(device)
     noise_sched = DDPMScheduler(**SD_SCHEDULE)
-    with torch.no_grad():
-        stats = [vae.encode(to_unit_range(images[i:i + 512]).to(device)).latent_dist for i in range(0, len(images), 512)]
-    mean = torch.cat([d.mean for d in stats])
-    std = torch.cat([d.std for d in stats])
+    mean, std = latent_stats(vae, images, device)
     ema = EMAModel(unet.parameters(), decay=s["ema_decay"])
     opt = torch.optim.AdamW(unet.parameters(), lr=s["lr"], weight_decay=0.01)
     sched = warmup_cosine(opt, s["warmup"], s["steps"])
@@ -151,15 +148,11 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     text_encoder.requires_grad_(False)
     unet.train()
     for _ in progress_bar(range(s["steps"]), "shapes-sd unet", progress):
-        idx = torch.randint(len(images), (s["batch"],), generator=gen)
-        eps = torch.randn((len(idx), *mean.shape[1:]), generator=gen).to(device)
-        z0 = (mean[idx.to(device)] + std[idx.to(device)] * eps) * vae.config.scaling_factor
-        drop = torch.rand(len(idx), generator=gen) < s["caption_dropout"]
-        caps = ["" if d else captions[i] for d, i in zip(drop.tolist(), idx.tolist())]
+        z0, caps = latent_batch(mean, std, vae.config.scaling_factor, captions, s, gen, device)
         with torch.no_grad():
             cond = encode_captions(text_encoder, tokenizer, caps)
         noise = torch.randn(z0.shape, generator=gen).to(device)
-        t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen).to(device)
+        t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(z0),), generator=gen).to(device)
         pred = unet(noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond).sample
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
