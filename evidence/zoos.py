@@ -49,9 +49,10 @@ def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str 
     as soon as it is trained, so the zoo's two models may be trained in different runs."""
     import torch
 
+    from foundseg.eval.across_zoos import read_evidence
     from foundseg.training import train_clip, train_sd
 
-    measured = json.loads(OUT.read_text()) if OUT.exists() else {}
+    measured = read_evidence(OUT)
     torch.set_num_threads(threads)
     for name, overrides in CONTROLS.items() if controls else ():
         target = MODELS / name / "shapes-clip"
@@ -160,11 +161,12 @@ def store(key: str, name: str, numbers: dict) -> None:
     """Put ``numbers`` under ``results[key][name]`` in ``OUT``, under a lock (two measurements may run at once,
     one per core), written whole or not at all."""
     from foundseg.cache import write_whole
+    from foundseg.eval.across_zoos import read_evidence
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with open(OUT.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        results = json.loads(OUT.read_text()) if OUT.exists() else {}
+        results = read_evidence(OUT)
         results.setdefault(key, {})[name] = numbers
         write_whole(OUT, lambda f: f.write(json.dumps(results, indent=1).encode() + b"\n"))
 
@@ -185,11 +187,12 @@ def main(argv=None) -> int:
         train_missing(args.threads, [s for s in args.seeds if s != 0], not args.no_controls, args.device)
     if args.train_only:
         return 0
+    from foundseg.eval.across_zoos import read_evidence
     from foundseg.models import apply_thread_policy
     from foundseg.models.loader import ZOO_DIR
 
     apply_thread_policy()
-    measured = json.loads(OUT.read_text()) if OUT.exists() else {}
+    measured = read_evidence(OUT)
     if not args.no_controls:
         for name, path in control_models().items():
             if name not in measured.get("controls", {}) and path.exists():

@@ -28,22 +28,6 @@ def _merge(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).flatten(2)
 
 
-class _ConceptCapture:
-    """Attention processor of a double-stream layer: advances the concept stream through the attention, records
-    the layer's concept maps when asked, then defers to ``inner`` (whose output is unchanged)."""
-
-    def __init__(self, recorder: "ConceptAttention", name: str, inner):
-        self.recorder, self.name, self.inner = recorder, name, inner
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None,
-                 *args, **kwargs):
-        self.recorder.attend(self.name, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
-        if image_rotary_emb is not None:
-            return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb,
-                              *args, **kwargs)
-        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
-
-
 class ConceptAttention(JointAttentionRecorder):
     """Context manager that records ConceptAttention maps of concepts on an SD3 or FLUX transformer.
 
@@ -60,8 +44,6 @@ class ConceptAttention(JointAttentionRecorder):
     :meth:`result` gives :class:`~foundseg.diffusion.attention.AttentionMaps` with one map per concept, each
     image token's maps summing to one over the concepts.
     """
-
-    capture = _ConceptCapture
 
     def __init__(self, transformer, concepts: torch.Tensor, layers=None, space: str = "output", steps="all",
                  total_steps: int | None = None, conditional_half: bool = False):
@@ -115,7 +97,7 @@ class ConceptAttention(JointAttentionRecorder):
             self.normed, *self.mods = block.norm1_context(self.stream, emb=temb)
 
     @torch.no_grad()
-    def attend(self, name, attn, hidden_states, encoder_hidden_states, image_rotary_emb):
+    def observe(self, name, attn, hidden_states, encoder_hidden_states, image_rotary_emb):
         """The concept tokens' attention over image and concept tokens in layer ``name`` (kept for the block's
         update), and the layer's concept maps added to the running sum when recording."""
         query, key, text = image_queries_and_keys(attn, hidden_states, encoder_hidden_states, image_rotary_emb,

@@ -71,15 +71,15 @@ def select_joint_layers(transformer, layers=None) -> list[str]:
 
 
 class _Capture:
-    """Attention processor that records image→text probabilities, then defers to ``inner``."""
+    """Attention processor that hands the layer's inputs to its recorder (:meth:`JointAttentionRecorder.observe`),
+    then defers to ``inner``."""
 
     def __init__(self, recorder: "JointAttentionRecorder", name: str, inner):
         self.recorder, self.name, self.inner = recorder, name, inner
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None,
                  *args, **kwargs):
-        if self.recorder.recording:
-            self.recorder.add(self.name, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
+        self.recorder.observe(self.name, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
         if image_rotary_emb is not None:
             return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb,
                               *args, **kwargs)
@@ -166,6 +166,11 @@ class JointAttentionRecorder(ProcessorRecorder):
             self.grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
         if self.recording:
             self.recorded_steps.append(self.step)
+
+    def observe(self, name, attn, hidden_states, encoder_hidden_states, image_rotary_emb):
+        """What the capture processor does before layer ``name`` attends: :meth:`add` at recorded steps."""
+        if self.recording:
+            self.add(name, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
 
     @torch.no_grad()
     def add(self, name, attn, hidden_states, encoder_hidden_states, image_rotary_emb):
