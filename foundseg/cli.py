@@ -170,8 +170,8 @@ def _zoo_train(args) -> None:
         import yaml
 
         overrides = yaml.safe_load(Path(args.settings).read_text()) or {}
-        if not isinstance(overrides, dict) or set(overrides) - {"clip", "vae", "unet"}:
-            raise CommandError(f"--settings {args.settings} may only hold 'clip', 'vae' and 'unet' mappings")
+        if not isinstance(overrides, dict) or set(overrides) - {"clip", "vae", "unet", "dit"}:
+            raise CommandError(f"--settings {args.settings} may only hold 'clip', 'vae', 'unet' and 'dit' mappings")
     train_zoo(args.out, args.seed, device=args.device, force=args.force, **overrides)
     if not args.no_card:
         _write_cards(args.out, 1000, 3)
@@ -401,15 +401,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show the full traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     zoo = sub.add_parser("zoo", help="the shapes-world model zoo").add_subparsers(dest="action", required=True)
-    train = zoo.add_parser("train", parents=[debug], help="train shapes-clip and shapes-sd from scratch, then write their model cards")
-    train.add_argument("--out", required=True, help="directory for shapes-clip/ and shapes-sd/ (the shipped zoo is "
+    train = zoo.add_parser("train", parents=[debug], help="train shapes-clip, shapes-sd and shapes-dit from scratch, then "
+                           "write their model cards")
+    train.add_argument("--out", required=True, help="directory for shapes-clip/, shapes-sd/ and shapes-dit/ (the shipped zoo is "
                        "foundseg/models/zoo; replacing it takes that path and --force)")
     train.add_argument("--force", action="store_true", help="replace the models already in --out")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (batches are drawn on the CPU, "
                        "so a seed gives the same data on any device; the weights match bit for bit only on the same hardware)")
     train.add_argument("--no-card", action="store_true", help="skip the evaluation and model cards")
-    train.add_argument("--settings", help="YAML/JSON overrides of the training settings: {clip: {...}, vae: {...}, unet: {...}}")
+    train.add_argument("--settings", help="YAML/JSON overrides of the training settings: {clip: {...}, vae: {...}, unet: {...}, "
+                       "dit: {...}}")
     train.set_defaults(func=_zoo_train)
     card = zoo.add_parser("card", parents=[debug], help="measure the models in ZOO and write their model cards")
     card.add_argument("zoo", metavar="ZOO", help="a directory `foundseg zoo train` wrote")

@@ -21,7 +21,7 @@ def setup(seed: int = 0) -> torch.device:
     >>> from unittest import mock
     >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="shapes"):  # doctest: +ELLIPSIS
     ...     device = setup(seed=0)
-    scale: shapes | device: ... | models: shapes-clip, shapes-sd
+    scale: shapes | device: ... | models: shapes-clip, shapes-sd, shapes-dit
     >>> device.type in ("cpu", "cuda")
     True
     """
@@ -42,5 +42,6 @@ def setup(seed: int = 0) -> torch.device:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     apply_thread_policy()
     chosen = current_scale()
-    print(f"scale: {chosen.name} | device: {device.type} | models: {chosen.clip_model}, {chosen.sd_model}")
+    print(f"scale: {chosen.name} | device: {device.type} | models: {chosen.clip_model}, {chosen.sd_model}, "
+          f"{chosen.dit_model}")
     return device

@@ -1,11 +1,12 @@
 """Rehearse the full scale on a CPU: every chapter executed top to bottom at FOUNDSEG_SCALE=full.
 
-CLIP ViT-B/16 and Stable Diffusion 1.5 are written with random weights from their published configs into a
-temporary directory, narrowed in width (``foundseg.models.real_configs.NARROW``: image sizes, the 77-token
-context, layers and heads as published), and the full scale is pointed at them through FOUNDSEG_CLIP_MODEL
-and FOUNDSEG_SD_MODEL. FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through;
-the numbers printed mean nothing, only that every cell runs. Each chapter runs alone in an empty directory,
-as Colab opens it. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal.
+CLIP ViT-B/16, Stable Diffusion 1.5 and Stable Diffusion 3 medium (without T5) are written with random weights
+from their published configs into a temporary directory, narrowed in width
+(``foundseg.models.real_configs.NARROW``: image sizes, the 77-token context, layers and heads as published),
+and the full scale is pointed at them through FOUNDSEG_CLIP_MODEL, FOUNDSEG_SD_MODEL and FOUNDSEG_DIT_MODEL.
+FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through; the numbers printed
+mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it; on
+a CPU the chapters run side by side, one per core. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal.
 Each chapter's wall time and, on a GPU, its peak ``torch.cuda.max_memory_allocated`` are printed.
 
     python tests/rehearsal.py [--max-count 2] [chapter.ipynb ...]     # CI, on a CPU (`make rehearsal`)
@@ -19,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
@@ -36,26 +38,31 @@ PEAK = "import torch\nprint('peak GiB', torch.cuda.max_memory_allocated() / 2**3
 """A last cell appended to each chapter's copy: the kernel's peak GPU memory."""
 
 
-def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> dict[str, tuple[float, float]]:
+def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True, workers: int = 1) -> dict[str, tuple[float, float]]:
     """Execute each chapter at the full scale on random models (``narrow`` widths, or the published ones);
-    ``max_count`` caps the counts (0: none). Returns (seconds, peak GPU GiB) per chapter."""
+    ``max_count`` caps the counts (0: none); ``workers`` chapters run side by side, each kernel on one CPU
+    thread when there are several. Returns (seconds, peak GPU GiB) per chapter."""
     import nbformat
     from nbclient import NotebookClient
 
-    from foundseg.models import save_random_clip, save_random_sd
+    from foundseg.models import save_random_clip, save_random_sd, save_random_sd3
 
     os.environ.update(HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
     models = workdir / "models"
     start = time.perf_counter()
     clip_dir = save_random_clip(models / "clip", narrow=narrow)
     sd_dir = save_random_sd(models / "sd", narrow=narrow)
-    print(f"random {'narrow' if narrow else 'full-width'} CLIP ViT-B/16 and SD 1.5 written in "
+    dit_dir = save_random_sd3(models / "sd3", narrow=narrow)
+    print(f"random {'narrow' if narrow else 'full-width'} CLIP ViT-B/16, SD 1.5 and SD3 medium written in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
-    os.environ.update(FOUNDSEG_SCALE="full", FOUNDSEG_CLIP_MODEL=str(clip_dir), FOUNDSEG_SD_MODEL=str(sd_dir))
+    os.environ.update(FOUNDSEG_SCALE="full", FOUNDSEG_CLIP_MODEL=str(clip_dir), FOUNDSEG_SD_MODEL=str(sd_dir),
+                      FOUNDSEG_DIT_MODEL=str(dit_dir))
     if max_count:
         os.environ["FOUNDSEG_MAX_COUNT"] = str(max_count)
-    results, failures = {}, []
-    for chapter in chapters:
+    if workers > 1:
+        os.environ.update(OMP_NUM_THREADS="1")  # side-by-side kernels, one thread each: no oversubscribed cores
+
+    def run(chapter: Path) -> tuple[str, float, float, list[str]]:
         alone = workdir / chapter.stem
         alone.mkdir()
         shutil.copy(chapter, alone)
@@ -63,22 +70,36 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> di
             shutil.copytree(BOOK / "data", alone / "data")
         nb = nbformat.read(alone / chapter.name, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell(PEAK))
-        start = time.perf_counter()
+        start, failed = time.perf_counter(), []
         try:
             NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(alone)}}).execute()
             # the random models carry the shapes world's tokenizer, to which the full-scale cells' real-world
             # words are unknown: that warning is right here, and a real CLIP's tokenizer knows them
-            failures += [f"{chapter.name} {line}" for line in stderr_outputs(nb) if UNKNOWN_WORD not in line]
+            failed += [f"{chapter.name} {line}" for line in stderr_outputs(nb) if UNKNOWN_WORD not in line]
         except Exception as err:  # nbclient raises CellExecutionError with the cell's traceback
-            failures.append(f"{chapter.name}: {err}")
+            failed.append(f"{chapter.name}: {err}")
         seconds = time.perf_counter() - start
         last = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
         peak = float(last.split()[-1]) if last.startswith("peak GiB") else float("nan")
-        results[chapter.name] = (seconds, peak)
         print(f"{chapter.name}: {seconds:.0f} s, peak GPU memory {peak:.2f} GiB", flush=True)
+        return chapter.name, seconds, peak, failed
+
+    results, failures = {}, []
+    with ThreadPoolExecutor(workers) as pool:
+        for name, seconds, peak, failed in pool.map(run, chapters):
+            results[name] = (seconds, peak)
+            failures += failed
     if failures:
         raise SystemExit("rehearsal failed:\n" + "\n".join(failures))
     return results
+
+
+def _longest_first(chapter: Path) -> int:
+    """Rank of ``chapter`` in the order the book is built in (longest first), so side-by-side runs end together."""
+    sys.path.insert(0, str(BOOK.parent / "scripts"))
+    from build_book import LONGEST_FIRST
+
+    return LONGEST_FIRST.index(chapter.stem) if chapter.stem in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 def main(argv=None) -> None:
@@ -86,11 +107,15 @@ def main(argv=None) -> None:
     parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: every chapter in book/)")
     parser.add_argument("--max-count", type=int, default=2, help="cap on every count a chapter uses (default 2; 0: none)")
     parser.add_argument("--wide", action="store_true", help="the published widths instead of the narrow models")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="chapters run side by side (default: one per CPU core when narrow, one at a time when "
+                             "--wide, so that a GPU's time and memory per chapter are its own)")
     args = parser.parse_args(argv)
-    chapters = [c.resolve() for c in args.chapters] or sorted(BOOK.glob("*.ipynb"))
+    chapters = [c.resolve() for c in args.chapters] or sorted(BOOK.glob("*.ipynb"), key=_longest_first)
+    workers = args.workers or (1 if args.wide else os.cpu_count() or 1)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="foundseg-rehearsal-") as tmp:
-        rehearse(chapters, args.max_count, Path(tmp), narrow=not args.wide)
+        rehearse(chapters, args.max_count, Path(tmp), narrow=not args.wide, workers=workers)
     print(f"rehearsal passed: {len(chapters)} chapters at FOUNDSEG_SCALE=full in {time.perf_counter() - start:.0f} s")
 
 

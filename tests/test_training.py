@@ -6,7 +6,8 @@ from foundseg.cli import main
 from foundseg.models import load_clip, load_sd
 from foundseg.training import train_zoo
 
-TINY = dict(clip=dict(steps=3, pool=300, batch=16), vae=dict(steps=3, pool=300, batch=8), unet=dict(steps=3, batch=8))
+TINY = dict(clip=dict(steps=3, pool=300, batch=16), vae=dict(steps=3, pool=300, batch=8), unet=dict(steps=3, batch=8),
+            dit=dict(steps=3, pool=64, batch=8))
 
 
 def _digest(directory):
@@ -23,14 +24,17 @@ def test_same_seed_same_weights_and_loadable_layout(tmp_path):
     assert torch.get_num_threads() == threads  # the caller's thread count comes back
     train_zoo(tmp_path / "b", seed=3, progress=False, threads=threads + 1, **TINY)
     a, b = _digest(tmp_path / "a"), _digest(tmp_path / "b")
-    assert a == b and len(a) == 4  # clip, vae, unet, text encoder
+    assert a == b and len(a) == 8  # clip; sd's vae, unet, text encoder; dit's vae, transformer, two text encoders
     assert logs["shapes-clip"]["steps"] == 3 and logs["shapes-sd"]["unet"]["steps"] == 3
+    assert logs["shapes-dit"]["steps"] == 3
     assert not list((tmp_path / "a").glob(".training-*"))  # nothing half-written left behind
     assert load_clip(str(tmp_path / "a" / "shapes-clip")).model.config.image_pooling == "cls"
     pipe = load_sd(str(tmp_path / "a" / "shapes-sd"))
     assert (tmp_path / "a" / "shapes-sd" / "tokenizer" / "vocab.json").exists()
     assert not (tmp_path / "a" / "shapes-sd" / "tokenizer" / "tokenizer.json").exists()
     assert pipe.scheduler.config.clip_sample is False and pipe.scheduler.config.steps_offset == 1
+    dit = load_sd(str(tmp_path / "a" / "shapes-dit"))
+    assert type(dit.transformer).__name__ == "SD3Transformer2DModel" and dit.text_encoder_3 is None
     with pytest.raises(FileExistsError, match="force"):
         train_zoo(tmp_path / "a", seed=4, progress=False, **TINY)  # never replaced by accident
     assert _digest(tmp_path / "a") == a
@@ -47,12 +51,13 @@ def test_cli_zoo_train_with_settings_writes_both_models(tmp_path, capsys):
     assert main(["zoo", "train", "--out", str(tmp_path / "zoo"), "--settings", str(settings), "--no-card"]) == 0
     assert (tmp_path / "zoo" / "shapes-clip" / "model.safetensors").exists()
     assert (tmp_path / "zoo" / "shapes-sd" / "model_index.json").exists()
+    assert (tmp_path / "zoo" / "shapes-dit" / "transformer" / "config.json").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("optimizer: {lr: 1}\n")
     assert main(["zoo", "train", "--out", str(tmp_path / "zoo2"), "--settings", str(bad)]) == 2
     assert "may only hold" in capsys.readouterr().err
     assert main(["zoo", "train", "--out", str(tmp_path / "zoo"), "--settings", str(settings), "--no-card"]) == 2
-    assert "already holds shapes-clip, shapes-sd; pass force=True (--force)" in capsys.readouterr().err
+    assert "already holds shapes-clip, shapes-sd, shapes-dit; pass force=True (--force)" in capsys.readouterr().err
 
 
 def test_clip_pooling_setting_is_recorded_and_checked(tmp_path):

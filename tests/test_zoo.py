@@ -22,7 +22,17 @@ def test_shipped_models_load_through_the_same_code_path():
     # shapes-sd's text encoder is shapes-clip's text tower, frozen
     for (name, a), b in zip(clip.model.text_model.state_dict().items(), pipe.text_encoder.state_dict().values()):
         assert torch.equal(a, b), name
-    for name in ("shapes-clip", "shapes-sd"):
+    from diffusers import SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    dit = load("shapes-dit")
+    assert isinstance(dit, StableDiffusion3Pipeline) and isinstance(dit.transformer, SD3Transformer2DModel)
+    assert dit.transformer.dtype == torch.float32 and dit.text_encoder_3 is None
+    for tower in (dit.text_encoder, dit.text_encoder_2):  # shapes-clip's text tower with its projection, in both slots
+        assert torch.equal(tower.text_projection.weight, clip.model.text_projection.weight)
+        for (name, a), b in zip(clip.model.text_model.state_dict().items(), tower.text_model.state_dict().values()):
+            assert torch.equal(a, b), name
+    assert all(torch.equal(a, b) for a, b in zip(dit.vae.state_dict().values(), pipe.vae.state_dict().values()))
+    for name in ("shapes-clip", "shapes-sd", "shapes-dit"):
         card = (ZOO_DIR / name / "README.md").read_text()
         assert "Measured" in card and (ZOO_DIR / name / "loss.png").exists()
         assert json.loads((ZOO_DIR / name / "metrics.json").read_text())
@@ -36,6 +46,11 @@ def clip_measured():
 @pytest.fixture(scope="module")
 def sd_measured():
     return sd_metrics(load_sd("shapes-sd"))  # the model card's protocol, so test and card agree on every bar
+
+
+@pytest.fixture(scope="module")
+def dit_measured():
+    return sd_metrics(load_sd("shapes-dit"), concept_attention=False)  # the card's protocol for these bars
 
 
 @pytest.mark.slow
@@ -68,3 +83,16 @@ def test_shapes_sd_follows_colour_and_shape(sd_measured):
 def test_shapes_sd_word_attention_finds_the_object(sd_measured):
     assert sd_measured["n_single"] >= 100
     assert sd_measured["attention_iou"] >= sd_measured["disc_iou"] + 0.05
+
+
+@pytest.mark.slow
+def test_shapes_dit_follows_colour_and_its_word_map_finds_the_object(dit_measured):
+    assert dit_measured["n_single"] >= 100 and dit_measured["colour_rate"] >= 0.95
+    assert dit_measured["attention_iou"] >= dit_measured["disc_iou"] + 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="shapes-dit draws the caption's shape in 19% of samples (its card), short of "
+                                       "shapes-sd's 0.75 bar: its 3000 training steps taught colours, not shapes")
+def test_shapes_dit_follows_colour_and_shape(dit_measured):
+    assert dit_measured["colour_and_shape_rate"] >= 0.75

@@ -1,9 +1,10 @@
 """Stable Diffusion internals: cross-attention capture (joint attention and ConceptAttention for diffusion
 transformers), re-noising, features."""
 from .attention import AttentionMaps, CrossAttentionRecorder, cross_attention_layers, select_layers
-from .capture import Generation, denoise_attention, generate, renoise_attention
+from .capture import Generation, denoise_attention, generate, recorder, renoise_attention
 from .classifier import denoising_errors, diffusion_classify
-from .concept_attention import ConceptAttention
+from .concept_attention import ConceptAttention, concept_embeddings
+from .denoiser import denoiser_pass, is_mmdit
 from .features import cluster_features, extract_features, kmeans, output_layers
 from .joint_attention import JointAttentionRecorder, joint_attention_layers, select_joint_layers
 from .latents import add_noise, encode_image, latent_multiple, native_size, to_unit_range, vae_latents
@@ -11,8 +12,8 @@ from .odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
 from .tokens import END, START, token_indices
 
 __all__ = ["END", "START", "AttentionMaps", "ConceptAttention", "CrossAttentionRecorder", "Generation", "ImplicitCaptioner",
-           "JointAttentionRecorder", "OdiseConfig", "add_noise", "cluster_features", "cross_attention_layers",
-           "denoise_attention", "denoising_errors", "diffusion_classify", "encode_image", "extract_features", "fuse",
-           "generate", "joint_attention_layers", "kmeans", "latent_multiple", "native_size", "odise_features",
-           "output_layers", "renoise_attention", "select_joint_layers", "select_layers", "to_unit_range",
-           "token_indices", "vae_latents"]
+           "JointAttentionRecorder", "OdiseConfig", "add_noise", "cluster_features", "concept_embeddings",
+           "cross_attention_layers", "denoise_attention", "denoiser_pass", "denoising_errors", "diffusion_classify",
+           "encode_image", "extract_features", "fuse", "generate", "is_mmdit", "joint_attention_layers", "kmeans",
+           "latent_multiple", "native_size", "odise_features", "output_layers", "recorder", "renoise_attention",
+           "select_joint_layers", "select_layers", "to_unit_range", "token_indices", "vae_latents"]

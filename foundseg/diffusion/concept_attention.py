@@ -18,7 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .denoiser import text_condition
 from .joint_attention import JointAttentionRecorder, _heads, image_queries_and_keys, select_joint_layers
+from .tokens import token_indices
 
 SPACES = ("output", "cross")
 
@@ -39,14 +41,14 @@ class ConceptAttention(JointAttentionRecorder):
             :func:`~foundseg.diffusion.joint_attention.select_joint_layers`; default all); the concept stream
             runs through every double-stream block either way.
         space: ``"output"`` (attention outputs) or ``"cross"`` (image queries against concept keys).
-        steps, total_steps, conditional_half: as in :class:`~foundseg.diffusion.JointAttentionRecorder`.
+        steps, total_steps, conditional_half, trajectory: as in :class:`~foundseg.diffusion.JointAttentionRecorder`.
 
     :meth:`result` gives :class:`~foundseg.diffusion.attention.AttentionMaps` with one map per concept, each
     image token's maps summing to one over the concepts.
     """
 
     def __init__(self, transformer, concepts: torch.Tensor, layers=None, space: str = "output", steps="all",
-                 total_steps: int | None = None, conditional_half: bool = False):
+                 total_steps: int | None = None, conditional_half: bool = False, trajectory: bool = False):
         if space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}, got {space!r}")
         if not isinstance(concepts, torch.Tensor) or concepts.ndim not in (2, 3) or concepts.shape[-2] < 1:
@@ -62,7 +64,7 @@ class ConceptAttention(JointAttentionRecorder):
             raise ValueError(f"layers must be double-stream layers; {sorted(set(recorded) - set(double))[:3]} are "
                              "single-stream, which carry no concept stream")
         super().__init__(transformer, [[k] for k in range(concepts.shape[-2])], "double", "mean", steps,
-                         total_steps, conditional_half)
+                         total_steps, conditional_half, trajectory)
         self.concepts, self.space, self.recorded = concepts, space, recorded
         self.stream = self.normed = None
 
@@ -124,10 +126,7 @@ class ConceptAttention(JointAttentionRecorder):
             image_side, concept_side = _merge(query), _merge(c_key)
         if self.conditional_half:
             image_side, concept_side = image_side.chunk(2)[1], concept_side.chunk(2)[1]
-        maps = (image_side.float() @ concept_side.float().transpose(1, 2)).softmax(-1).transpose(1, 2)  # (B, K, N)
-        maps = maps.reshape(*maps.shape[:-1], *self.grid)
-        self.sums[name] = self.sums.get(name, 0) + maps
-        self.counts[name] = self.counts.get(name, 0) + 1
+        self.accumulate(name, (image_side.float() @ concept_side.float().transpose(1, 2)).softmax(-1).transpose(1, 2))
 
     @torch.no_grad()
     def _feed_forward(self, block, args, output):
@@ -139,3 +138,22 @@ class ConceptAttention(JointAttentionRecorder):
         stream = self.stream + gate_msa.unsqueeze(1) * attn.to_add_out(c_out)
         normed = block.norm2_context(stream) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
         self.stream = stream + gate_mlp.unsqueeze(1) * block.ff_context(normed)
+
+
+@torch.no_grad()
+def concept_embeddings(pipe, concepts) -> torch.Tensor:
+    """(K, D) embeddings of ``concepts`` (words) for :class:`ConceptAttention` on an SD3 pipeline: each concept
+    encoded alone by the pipeline's text encoders, the mean of its own tokens' states.
+
+    >>> from foundseg.models import load_sd
+    >>> concept_embeddings(load_sd("shapes-dit"), ["circle", "square"]).shape
+    torch.Size([2, 192])
+    """
+    if isinstance(concepts, str) or not concepts:
+        raise ValueError(f"concepts must be a non-empty list of words, got {concepts!r}")
+    device = pipe.transformer.device
+    rows = []
+    for concept in concepts:
+        states = text_condition(pipe, concept, device)["encoder_hidden_states"][0]
+        rows.append(states[token_indices(pipe.tokenizer, concept, [concept])[0]].mean(0))
+    return torch.stack(rows)

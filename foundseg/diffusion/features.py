@@ -1,7 +1,8 @@
-"""UNet output-side features of an image noised once, and k-means on them (the paper's Fig. 4).
+"""Denoiser features of an image noised once, and k-means on them (the paper's Fig. 4).
 
-Features are read with forward hooks on the UNet's own modules — no forward is re-implemented — at every
-output-side layer (each up-block's attention, or resnet where it has none), upsampled to a common size.
+Features are read with forward hooks on the denoiser's own modules — no forward is re-implemented — at every
+output-side layer of a UNet (each up-block's attention, or resnet where it has none), upsampled to a common
+size, or at every joint block of an SD3 transformer (its image tokens on the patch grid).
 """
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ import torch
 import torch.nn.functional as F
 
 from ..models.activations import capture_outputs
+from .denoiser import denoiser, denoiser_pass, is_mmdit
 from .latents import add_noise, encode_image
 
 
 def output_layers(unet) -> list[str]:
-    """Names of the UNet's output-side layers in forward order: per up-block, its attentions (or resnets).
+    """Names of the denoiser's output-side layers in forward order: per up-block of a UNet, its attentions (or
+    resnets); every joint block of an SD3 transformer.
 
-    ``unet`` is a ``diffusers.UNet2DConditionModel``.
+    ``unet`` is a ``diffusers.UNet2DConditionModel`` or an ``SD3Transformer2DModel``.
 
     >>> from foundseg.models import load_sd
     >>> output_layers(load_sd("shapes-sd").unet)  # doctest: +NORMALIZE_WHITESPACE
     ['up_blocks.0.attentions.0', 'up_blocks.0.attentions.1', 'up_blocks.1.attentions.0', 'up_blocks.1.attentions.1',
      'up_blocks.2.attentions.0', 'up_blocks.2.attentions.1']
+    >>> output_layers(load_sd("shapes-dit").transformer)
+    ['transformer_blocks.0', 'transformer_blocks.1', 'transformer_blocks.2', 'transformer_blocks.3']
     """
+    if hasattr(unet, "transformer_blocks"):
+        return [f"transformer_blocks.{i}" for i in range(len(unet.transformer_blocks))]
     names = []
     for i, block in enumerate(unet.up_blocks):
         parts = getattr(block, "attentions", None) or block.resnets
@@ -33,8 +40,9 @@ def output_layers(unet) -> list[str]:
 @torch.no_grad()
 def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: int = 6, seed: int = 0,
                      size=None) -> torch.Tensor:
-    """Mean of the last ``last`` output-side UNet layers' features (each L2-normalised over channels and
-    upsampled to the largest of them), for ``image`` noised once to ``t`` and conditioned on ``prompt``.
+    """Mean of the last ``last`` output-side layers' features (each L2-normalised over channels and
+    upsampled to the largest of them), for ``image`` noised once to ``t`` and conditioned on ``prompt``; on an
+    SD3 pipeline, the image tokens leaving its last ``last`` joint blocks.
 
     Returns (C, h, w) when the layers share a width, else the concatenation over channels.
 
@@ -49,14 +57,18 @@ def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: 
     >>> extract_features(pipe, image, last=4).shape  # 64 + 64 + 32 + 32 channels: concatenated
     torch.Size([192, 16, 16])
     """
-    layers = output_layers(pipe.unet)
-    if not 1 <= last <= len(layers):
-        raise ValueError(f"last must be between 1 and {len(layers)} (the UNet's output-side layers), got {last}")
+    net = denoiser(pipe)
+    layers = output_layers(net)
+    if not isinstance(last, int) or not 1 <= last <= len(layers):
+        raise ValueError(f"last must be between 1 and {len(layers)} (the denoiser's output-side layers), got {last!r}")
     chosen = layers[-last:]
     noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
-    text = pipe.encode_prompt(prompt, noisy.device, 1, False)[0]
-    with capture_outputs({n: pipe.unet.get_submodule(n) for n in chosen}) as grabbed:
-        pipe.unet(noisy, 0 if t is None else int(t), encoder_hidden_states=text)
+    with capture_outputs({n: net.get_submodule(n) for n in chosen}, element=int(is_mmdit(pipe))) as grabbed:
+        denoiser_pass(pipe, noisy, t, prompt)
+    if is_mmdit(pipe):  # image tokens (1, N, C) → (1, C, h, w) on the patch grid
+        p = net.config.patch_size
+        grid = (noisy.shape[-2] // p, noisy.shape[-1] // p)
+        grabbed = {n: x.transpose(1, 2).reshape(*x.shape[:1], x.shape[-1], *grid) for n, x in grabbed.items()}
     feats = [F.normalize(grabbed[n][0].float(), dim=0) for n in chosen]
     hw = max(f.shape[-2:] for f in feats)
     feats = [F.interpolate(f[None], size=hw, mode="bilinear", align_corners=False)[0] for f in feats]

@@ -135,6 +135,7 @@ class JointAttentionRecorder(ProcessorRecorder):
         total_steps: number of transformer calls the run will make (needed for negative steps).
         conditional_half: keep only the second half of the batch (the text-conditioned half under
             classifier-free guidance, as diffusers' SD3 pipeline orders it).
+        trajectory: also keep the layer mean at every recorded step (``per_step`` of the result).
 
     Each map is the softmax of an image token's query against *all* keys (image and text), read at the
     group's text keys: the share of that image token's attention that goes to the word. The transformer's
@@ -145,11 +146,12 @@ class JointAttentionRecorder(ProcessorRecorder):
     capture = _Capture
 
     def __init__(self, transformer, token_groups, layers=None, heads="mean", steps="all",
-                 total_steps: int | None = None, conditional_half: bool = False):
+                 total_steps: int | None = None, conditional_half: bool = False, trajectory: bool = False):
         self._setup(transformer, token_groups, heads, select_joint_layers(transformer, layers), steps, total_steps)
-        self.conditional_half = conditional_half
+        self.conditional_half, self.trajectory = conditional_half, trajectory
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
+        self.per_step: dict[int, dict[str, torch.Tensor]] = {}
         self.step, self.grid, self.text_length, self.recorded_steps = -1, None, None, []
 
     def _pre_forward(self, module, args, kwargs):
@@ -191,11 +193,19 @@ class JointAttentionRecorder(ProcessorRecorder):
             probs = (scores[..., text] - scores.logsumexp(-1, keepdim=True)).exp()  # (B, N, T)
             per_head.append(torch.stack([probs[..., g].mean(-1) for g in self.groups], 1))  # (B, K, N)
         maps = torch.stack(per_head, 1) if self.heads == "all" else torch.stack(per_head).mean(0)
+        self.accumulate(name, maps)
+
+    def accumulate(self, name: str, maps: torch.Tensor) -> None:
+        """Add layer ``name``'s maps (B[, H], K, N) of this call, on the patch grid, to its running sum (and to the
+        step's trajectory when one is kept)."""
         maps = maps.reshape(*maps.shape[:-1], *self.grid)
         self.sums[name] = self.sums.get(name, 0) + maps
         self.counts[name] = self.counts.get(name, 0) + 1
+        if self.trajectory:
+            self.per_step.setdefault(self.step, {})[name] = maps
 
     def result(self) -> AttentionMaps:
         """The recorded maps, averaged over the recorded steps per layer, on the CPU."""
         per_layer = {n: (self.sums[n] / self.counts[n]).cpu() for n in self.layers if n in self.sums}
-        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)))
+        per_step = {step: torch.stack(list(layers.values())).mean(0).cpu() for step, layers in self.per_step.items()}
+        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step)

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from ..data.images import fit_size, load_image, shrink
+from .denoiser import denoiser, is_mmdit
 
 
 def to_unit_range(images: np.ndarray) -> torch.Tensor:
@@ -25,28 +26,31 @@ def native_size(pipe) -> int:
     """The side in pixels a pipeline was trained at: the UNet's sample size times the VAE's downsampling.
 
     >>> from foundseg.models import load_sd
-    >>> native_size(load_sd("shapes-sd"))
-    32
+    >>> native_size(load_sd("shapes-sd")), native_size(load_sd("shapes-dit"))
+    (32, 32)
     """
-    return pipe.unet.config.sample_size * pipe.vae_scale_factor
+    return denoiser(pipe).config.sample_size * pipe.vae_scale_factor
 
 
 def latent_multiple(pipe) -> int:
-    """The multiple of pixels an image side must be for the pipeline's VAE and UNet (64 for Stable Diffusion 1.5).
+    """The multiple of pixels an image side must be for the pipeline's VAE and denoiser (64 for Stable Diffusion
+    1.5, 16 for Stable Diffusion 3: its VAE's 8 times the transformer's 2 × 2 patches).
 
     >>> from foundseg.models import load_sd
-    >>> latent_multiple(load_sd("shapes-sd"))
-    8
+    >>> latent_multiple(load_sd("shapes-sd")), latent_multiple(load_sd("shapes-dit"))
+    (8, 4)
     """
+    if is_mmdit(pipe):
+        return pipe.vae_scale_factor * pipe.transformer.config.patch_size
     return pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
 
 
 @torch.no_grad()
 def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """VAE latents (1, C, h, w), scaled as the UNet expects, of ``image`` resized to ``size``.
+    """VAE latents (1, C, h, w), scaled as the denoiser expects, of ``image`` resized to ``size``.
 
     ``image`` is anything :func:`foundseg.data.load_image` reads (an (H, W, 3) uint8 array, a path, a
-    PIL image, ...), of any size; ``size`` is (height, width) in pixels, multiples of what the UNet accepts.
+    PIL image, ...), of any size; ``size`` is (height, width) in pixels, multiples of what the denoiser accepts.
     By default the shorter side goes to the pipeline's own resolution (512 px for Stable Diffusion 1.5, 32 for
     shapes-sd), the aspect kept (see :func:`foundseg.data.images.fit_size`).
 
@@ -72,20 +76,24 @@ def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tens
 
 
 def vae_latents(vae, images: torch.Tensor) -> torch.Tensor:
-    """Latents of ``images`` ((B, 3, H, W) in [-1, 1]) as the UNet expects them: the posterior mean times the
-    VAE's scaling factor. Gradients flow if the caller allows them.
+    """Latents of ``images`` ((B, 3, H, W) in [-1, 1]) as the denoiser expects them: the posterior mean, less the
+    VAE's shift factor where it has one (SD3's), times its scaling factor. Gradients flow if the caller allows
+    them.
 
     >>> from foundseg.models import load_sd
     >>> vae_latents(load_sd("shapes-sd").vae, torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 4, 16, 16])
     """
-    return vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mean * vae.config.scaling_factor
+    shift = vae.config.get("shift_factor") or 0.0
+    return (vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mean - shift) * vae.config.scaling_factor
 
 
 def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torch.Tensor:
     """Latents noised once to timestep ``t`` with a fixed noise tensor drawn from ``seed``; ``None`` adds none.
 
-    ``t`` is a training timestep of the pipeline's scheduler, in [0, ``num_train_timesteps``).
+    ``t`` is a training timestep of the pipeline's scheduler, in [0, ``num_train_timesteps``). A diffusion
+    transformer's pipeline (SD3) noises by rectified flow, (1 − σ) x + σ ε with σ = t / ``num_train_timesteps``
+    (the σ its transformer reads as timestep t); a UNet's by its scheduler's ``add_noise``.
 
     >>> import torch
     >>> from foundseg.models import load_sd
@@ -104,4 +112,7 @@ def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torc
     if not isinstance(t, (int, np.integer)) or not 0 <= t < n_train:
         raise ValueError(f"t must be an integer timestep in [0, {n_train}) or None, got {t!r}")
     noise = torch.randn(latents.shape, generator=noise_generator(seed)).to(latents.device, latents.dtype)
+    if is_mmdit(pipe):
+        sigma = int(t) / n_train
+        return (1 - sigma) * latents + sigma * noise
     return pipe.scheduler.add_noise(latents, noise, torch.tensor([int(t)]))

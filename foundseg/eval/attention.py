@@ -78,12 +78,15 @@ class Scene:
     maps: AttentionMaps
 
 
-def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed: int = 0) -> list[Scene]:
+def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed: int = 0, concepts=None,
+                     size: int | None = None) -> list[Scene]:
     """Generate "a {colour} {shape}" images (cycling through all pairs) until ``n`` show their colour;
     keep the word's maps at the last step. Gives up after 3n tries.
 
     ``pipe`` is a Stable Diffusion pipeline (e.g. :func:`foundseg.models.load_sd`); ``steps`` and
-    ``guidance`` are the sampler's steps and guidance scale; ``seed`` shuffles the pairs and seeds each try.
+    ``guidance`` are the sampler's steps and guidance scale; ``seed`` shuffles the pairs and seeds each try;
+    ``concepts`` as in :func:`foundseg.diffusion.capture.recorder` (ConceptAttention on an SD3 pipeline);
+    ``size`` is the images' side in pixels (None: the pipeline's own).
 
     >>> from foundseg.models import load_sd
     >>> scenes = generated_scenes(load_sd("shapes-sd"), 1, steps=2)
@@ -99,7 +102,8 @@ def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed:
     for i in range(3 * n):
         colour, shape = pairs[i % len(pairs)]
         prompt = f"{article(colour)} {colour} {shape}"
-        g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed + i)
+        g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed + i,
+                     concepts=concepts, height=size, width=size)
         verdict = judge(g.image, colour, shape)
         if verdict["colour_ok"]:
             scenes.append(Scene(prompt, shape, g.image, verdict["mask"], g.maps))
@@ -129,12 +133,14 @@ def last_step_scores(scenes, threshold: float = 0.5) -> dict:
             "disc": mean_or_nan(binary_iou(centred_disc(s.mask.shape), s.mask) for s in scenes)}
 
 
-def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "minmax", seed: int = 0) -> dict:
+def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "minmax", seed: int = 0,
+                  concepts=None) -> dict:
     """Mean IoU of the word map after re-noising once at each t in ``ts`` (``None`` = no noise), overall and
     per resolution. ``items``: (image, prompt, word, mask) tuples.
 
     ``pipe`` is a Stable Diffusion pipeline; ``threshold`` and ``normalise`` go to :func:`map_iou`; item
-    ``k`` is noised with seed ``seed + k``. Returns ``{"all": {t: IoU}, "by_resolution": {t: {rows: IoU}}}``.
+    ``k`` is noised with seed ``seed + k``; ``concepts`` as in :func:`generated_scenes`. Returns
+    ``{"all": {t: IoU}, "by_resolution": {t: {rows: IoU}}}``.
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
@@ -152,7 +158,7 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
     for t in ts:
         ious, res_ious = [], {}
         for k, (image, prompt, word, mask) in enumerate(items):
-            maps = renoise_attention(pipe, image, prompt, [word], t=t, seed=seed + k)
+            maps = renoise_attention(pipe, image, prompt, [word], t=t, seed=seed + k, concepts=concepts)
             ious.append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
             for r, m in by_resolution(maps).items():
                 res_ious.setdefault(r, []).append(map_iou(m, mask, threshold, normalise))
@@ -162,13 +168,14 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
 
 
 def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.5, threshold: float = 0.5,
-                  normalise: str = "minmax", seed: int = 0) -> dict[int, float]:
+                  normalise: str = "minmax", seed: int = 0, concepts=None) -> dict[int, float]:
     """Mean IoU of the word map at each denoising step k after re-noising to ``strength`` (img2img).
 
     ``pipe`` is a Stable Diffusion pipeline; ``items`` are (image, prompt, word, mask) tuples as in
     :func:`renoise_curve`; ``steps`` and ``guidance`` are the img2img schedule's length (of which
     ``strength`` × ``steps`` are run) and guidance scale; ``threshold`` and ``normalise`` go to
-    :func:`map_iou`; item ``k`` uses seed ``seed + k``. Steps are numbered from 1.
+    :func:`map_iou`; item ``k`` uses seed ``seed + k``; ``concepts`` as in :func:`generated_scenes`. Steps are
+    numbered from 1.
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
@@ -181,7 +188,7 @@ def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.
     per_k: dict[int, list] = {}
     for k, (image, prompt, word, mask) in enumerate(items):
         d = denoise_attention(pipe, image, prompt, [word], strength=strength, num_inference_steps=steps,
-                              guidance_scale=guidance, seed=seed + k)
+                              guidance_scale=guidance, seed=seed + k, concepts=concepts)
         for j, step in enumerate(sorted(d.maps.per_step)):
             per_k.setdefault(j + 1, []).append(map_iou(d.maps.per_step[step][0, 0], mask, threshold, normalise))
     return {k: mean_or_nan(v) for k, v in per_k.items()}
@@ -189,8 +196,8 @@ def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.
 
 def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None = None, seed: int = 0) -> dict:
     """Mean k-means quality (``miou`` and ``purity`` of :func:`~foundseg.eval.metrics.cluster_scores`) of the
-    UNet features of shapes-world ``samples`` noised once to ``t``, averaging the ``last`` output-side layers,
-    and the mean number of clusters ``k`` used.
+    denoiser's features of shapes-world ``samples`` noised once to ``t``, averaging the ``last`` output-side
+    layers (:func:`~foundseg.diffusion.extract_features`), and the mean number of clusters ``k`` used.
 
     ``k`` is the number of clusters: ``None`` gives each image as many as it has regions (its classes plus
     background) — the *oracle* number, which only ground truth gives; ``"auto"`` chooses it per image from the

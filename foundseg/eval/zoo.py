@@ -1,7 +1,8 @@
 """Measuring the shapes-world zoo: what its model cards report and its tests check.
 
-shapes-clip: zero-shot top-1, class-presence AUC and Grad-CAM IoU; shapes-sd: caption following judged by
-colour and shape, and word cross-attention IoU; both against the centred disc (the book's fixed r = 0.3, and
+shapes-clip: zero-shot top-1, class-presence AUC and Grad-CAM IoU; shapes-sd and shapes-dit: caption following
+judged by colour and shape, and word attention IoU (shapes-dit: also ConceptAttention's); all against the
+centred disc (the book's fixed r = 0.3, and
 the radius tuned on ground truth that the behaviour bars use).
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..clip.prompts import class_embeddings
 from ..data import CLASSES, COLOURS, sample
 from ..data.shapes import article
 from ..diffusion import generate
+from ..diffusion.denoiser import is_mmdit
 from ..diffusion.latents import to_unit_range
 from ..models import embed_images, load_clip, load_sd
 from ..progress import progress_bar
@@ -84,9 +86,12 @@ def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
 
 
 def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, threshold: float = 0.5,
-               progress: bool = False) -> dict:
-    """Caption following of single- and two-object prompts, and word cross-attention IoU vs a disc."""
-    colour_ok, shape_ok, both, ious, objects = [], [], [], [], []
+               progress: bool = False, concept_attention: bool = True) -> dict:
+    """Caption following of single- and two-object prompts, and word cross-attention IoU vs a disc; on a
+    diffusion transformer's pipeline the word's joint-attention map, and (``concept_attention``)
+    ConceptAttention's output-space map of the word among the eight shape names (``concept_attention_iou``,
+    the same images)."""
+    colour_ok, shape_ok, both, ious, concept_ious, objects = [], [], [], [], [], []
     combos = [(c, s) for s in CLASSES for c in COLOURS]
     for seed in range(seeds):
         for colour, shape in progress_bar(combos, f"sd single seed {seed}", progress):
@@ -99,6 +104,10 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
             if verdict["colour_ok"]:
                 ious.append(map_iou(g.maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
                 objects.append(verdict["mask"])
+                if is_mmdit(pipe) and concept_attention:
+                    concept = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance,
+                                       seed=seed, concepts=list(CLASSES))
+                    concept_ious.append(map_iou(concept.maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
     pair_ok = []
     rng = np.random.default_rng(0)
     for seed in range(seeds * 16):
@@ -108,7 +117,8 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
         masks = colour_masks(g.image)
         pair_ok.append(all(masks[c].mean() >= 0.02 and classify_shape(masks[c]) == s for c, s in ((c1, s1), (c2, s2))))
     radius, disc = disc_tuned_on_ground_truth(objects)
-    return {"n_single": len(both), "colour_rate": float(np.mean(colour_ok)), "shape_rate": float(np.mean(shape_ok)),
+    concept = {"concept_attention_iou": float(np.mean(concept_ious))} if concept_ious else {}
+    return {**concept, "n_single": len(both), "colour_rate": float(np.mean(colour_ok)), "shape_rate": float(np.mean(shape_ok)),
             "colour_and_shape_rate": float(np.mean(both)), "n_two_object": len(pair_ok),
             "two_object_rate": float(np.mean(pair_ok)), "attention_iou": float(np.mean(ious)),
             "disc_iou": disc, "disc_radius": radius, "fixed_disc_iou": disc_iou(objects), "attention_threshold": threshold,
@@ -136,16 +146,20 @@ def judge_accuracy(n_images: int = 1000) -> float:
 
 
 def measure_zoo(zoo_dir, n_images: int = 1000, seeds: int = 3, progress: bool = True) -> dict:
-    """The model-card numbers of the shapes-clip and shapes-sd in ``zoo_dir``, by model name.
+    """The model-card numbers of the shapes-clip, shapes-sd and (if trained) shapes-dit in ``zoo_dir``, by model
+    name.
 
     ``n_images`` test images measure shapes-clip, the VAE and the shape judge; ``seeds`` generations per
-    colour–shape prompt (and 16 two-object prompts per seed) measure shapes-sd. About two minutes on two CPU
-    cores with the defaults.
+    colour–shape prompt (and 16 two-object prompts per seed) measure each diffusion model. A few minutes on two
+    CPU cores with the defaults.
     """
     zoo_dir = Path(zoo_dir)
     clip = load_clip(str(zoo_dir / "shapes-clip"))
-    pipe = load_sd(str(zoo_dir / "shapes-sd"))
-    cm = dict(clip_metrics(clip, n_images, progress), n_images=n_images)
-    sm = dict(sd_metrics(pipe, seeds, progress=progress), judge_accuracy_true_masks=judge_accuracy(n_images),
-              vae_shape_rate=vae_shape_rate(pipe.vae, n_images))
-    return {"shapes-clip": cm, "shapes-sd": sm}
+    out = {"shapes-clip": dict(clip_metrics(clip, n_images, progress), n_images=n_images)}
+    accuracy = judge_accuracy(n_images)
+    for name in ("shapes-sd", "shapes-dit"):
+        if name == "shapes-sd" or (zoo_dir / name).is_dir():
+            pipe = load_sd(str(zoo_dir / name))
+            out[name] = dict(sd_metrics(pipe, seeds, progress=progress), judge_accuracy_true_masks=accuracy,
+                             vae_shape_rate=vae_shape_rate(pipe.vae, n_images))
+    return out

@@ -8,9 +8,9 @@ import torch
 
 
 @contextmanager
-def capture_outputs(modules: Mapping[str, torch.nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
-    """Within the block, the output of each module is kept under its name (the first element of a tuple
-    output); the hooks are removed on exit, also when the block raises. A module run twice keeps its last
+def capture_outputs(modules: Mapping[str, torch.nn.Module], element: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+    """Within the block, the output of each module is kept under its name (element ``element`` of a tuple
+    output: SD3's joint blocks return (text, image)); the hooks are removed on exit, also when the block raises. A module run twice keeps its last
     output. Outputs keep their autograd graph, so a caller may differentiate through them.
 
     ``modules`` maps names to modules, e.g. ``{"up.0": unet.up_blocks[0]}``.
@@ -25,7 +25,7 @@ def capture_outputs(modules: Mapping[str, torch.nn.Module]) -> Iterator[dict[str
 
     def keeper(name):
         def keep(module, args, output):
-            captured[name] = output[0] if isinstance(output, tuple) else output
+            captured[name] = output[element] if isinstance(output, tuple) else output
         return keep
 
     handles = []

@@ -1,11 +1,11 @@
 """One loader for both worlds: shipped shapes-world models and real checkpoints.
 
-``shapes-clip`` and ``shapes-sd`` resolve to directories inside the package;
+``shapes-clip``, ``shapes-sd`` and ``shapes-dit`` resolve to directories inside the package;
 any other name is a local directory or a hub id handed to transformers /
 diffusers ``from_pretrained``. Weights are read from safetensors only.
 
->>> SHIPPED["shapes-clip"], FULL_SCALE["clip"]
-('clip', 'openai/clip-vit-base-patch16')
+>>> SHIPPED["shapes-clip"], SHIPPED["shapes-dit"]
+('clip', 'sd')
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from typing import NamedTuple
 
 import torch
 
-from .scale import FULL_SCALE
 
 ZOO_DIR = Path(__file__).parent / "zoo"
-SHIPPED = {"shapes-clip": "clip", "shapes-sd": "sd"}
-"""The models shipped inside the package, by name, with their kind (``clip`` or ``sd``)."""
+SHIPPED = {"shapes-clip": "clip", "shapes-sd": "sd", "shapes-dit": "sd"}
+"""The models shipped inside the package, by name, with their kind (``clip`` or ``sd``: shapes-dit is a Stable
+Diffusion 3 pipeline)."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
@@ -99,7 +99,7 @@ def _check_local(path: Path, kind: str) -> None:
         component = path / name
         if not component.is_dir():
             raise ValueError(f"{label}: component {name!r} listed in model_index.json is missing")
-        if name in ("unet", "vae", "text_encoder", "safety_checker", "image_encoder"):
+        if name in ("unet", "transformer", "vae", "text_encoder", "text_encoder_2", "safety_checker", "image_encoder"):
             if not (component / "config.json").is_file():
                 raise ValueError(f"{label}: component {name!r} has no config.json")
             _check_weights(component, f"{label} component {name!r}")
@@ -188,22 +188,34 @@ def load_clip(name: str = "shapes-clip", device=None, dtype=torch.float32) -> CL
     return CLIP(model.to(device).eval(), tokenizer)
 
 
-def load_sd(name: str = "shapes-sd", device=None, dtype=torch.float32):
-    """Load a ``diffusers.StableDiffusionPipeline`` without safety checker; progress bars off.
+def load_sd(name: str = "shapes-sd", device=None, dtype=torch.float32, **components):
+    """Load a Stable Diffusion pipeline (1.x / 2.x: ``StableDiffusionPipeline`` without safety checker; 3:
+    ``StableDiffusion3Pipeline``); progress bars off.
 
-    ``name`` is a shipped name (``shapes-sd``), a local pipeline directory or a hub id; the pipeline is moved
-    to ``device`` (default CPU) and loaded in ``dtype``.
+    ``name`` is a shipped name (``shapes-sd``, ``shapes-dit``), a local pipeline directory or a hub id; the
+    pipeline is moved to ``device`` (default CPU) and loaded in ``dtype``. ``components`` replace the
+    pipeline's own, e.g. ``text_encoder_3=None, tokenizer_3=None`` to run SD3 without its T5 encoder (SD3
+    then gives zero embeddings in T5's place, as shapes-dit is trained to expect).
 
     >>> pipe = load_sd("shapes-sd")
     >>> type(pipe.unet).__name__, pipe.safety_checker
     ('UNet2DConditionModel', None)
+    >>> type(load_sd("shapes-dit").transformer).__name__
+    'SD3Transformer2DModel'
     >>> pipe = load_sd("stable-diffusion-v1-5/stable-diffusion-v1-5", "cuda", torch.float16)  # doctest: +SKIP
+    >>> pipe = load_sd("stabilityai/stable-diffusion-3-medium-diffusers", "cuda", torch.float16,
+    ...                text_encoder_3=None, tokenizer_3=None)  # doctest: +SKIP
     """
-    from diffusers import StableDiffusionPipeline
+    from diffusers import DiffusionPipeline
 
     target = resolve(name, "sd")
-    pipe = _from_pretrained(StableDiffusionPipeline.from_pretrained, target, name, dtype=dtype,
-                            use_safetensors=True, safety_checker=None, requires_safety_checker=False)
+    index = (json.loads((Path(target) / "model_index.json").read_text()) if Path(target).is_dir()
+             else _from_pretrained(DiffusionPipeline.load_config, target, name))
+    absent = {k: None for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is None}
+    if "safety_checker" in index:
+        absent.update(safety_checker=None, requires_safety_checker=False)
+    pipe = _from_pretrained(DiffusionPipeline.from_pretrained, target, name, dtype=dtype, use_safetensors=True,
+                            **{**absent, **components})
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -225,6 +237,6 @@ def load(name: str, kind: str | None = None, device=None, dtype=torch.float32):
             kind = "sd" if (Path(name) / "model_index.json").is_file() else "clip"
         else:
             raise ValueError(f"kind must be given ('clip' or 'sd') for hub id {name!r}")
-    if kind not in FULL_SCALE:
-        raise ValueError(f"kind must be one of {sorted(FULL_SCALE)}, got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     return (load_sd if kind == "sd" else load_clip)(name, device, dtype)

@@ -19,7 +19,8 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 CONTEXT_LENGTH = 77
 """Tokens real CLIP's text encoder reads (start and end tokens included)."""
 REAL_CONFIGS = ("clip-vit-base-patch16", "sd15-unet", "sd15-vae", "sd15-text-encoder", "sd15-scheduler",
-                "sd3-medium-transformer", "flux1-schnell-transformer")
+                "sd3-medium-transformer", "sd3-medium-vae", "sd3-medium-scheduler", "sd3-medium-text-encoder",
+                "sd3-medium-text-encoder-2", "flux1-schnell-transformer")
 """Names of the published configs shipped in ``configs/``, for :func:`real_config`."""
 
 
@@ -36,9 +37,10 @@ def real_config(name: str) -> dict:
     return json.loads((CONFIG_DIR / f"{name}.json").read_text())
 
 
-NARROW = {"clip": 8, "text_encoder": 8, "unet": 10, "vae": 4}
+NARROW = {"clip": 8, "text_encoder": 8, "unet": 10, "vae": 4, "transformer": 8}
 """Width divisors of the narrow random models (``narrow=True``): channels and hidden sizes are divided by these,
-while image sizes, the 77-token context, layer counts and head counts stay as published. CPU rehearsals of the
+while image sizes, the 77-token context, layer counts and head counts stay as published (a transformer's heads
+get narrower). CPU rehearsals of the
 full scale use them; the time and memory they take mean nothing for the real checkpoints."""
 
 
@@ -152,6 +154,46 @@ def random_transformer(name: str, seed: int = 0, **overrides):
     return getattr(diffusers, cls).from_config({**real_config(config_name), **overrides})
 
 
+def random_sd3(tokenizer, seed: int = 0, narrow: bool = False):
+    """A Stable Diffusion 3 (medium) pipeline with random weights around ``tokenizer`` (in both CLIP slots), in
+    memory, without its T5 encoder (as :func:`foundseg.models.load_sd` runs SD3 with ``text_encoder_3=None``).
+
+    ``seed`` and ``narrow`` are as in :func:`random_sd`. Under ``torch.device("meta")`` no memory is allocated:
+
+    >>> import tempfile
+    >>> from transformers import CLIPTokenizer
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(tmp))
+    >>> with torch.device("meta"):
+    ...     pipe = random_sd3(tokenizer, narrow=True)
+    >>> type(pipe).__name__, len(pipe.transformer.transformer_blocks), pipe.transformer.config.num_attention_heads
+    ('StableDiffusion3Pipeline', 24, 24)
+    >>> pipe.transformer.config.attention_head_dim, pipe.vae.config.latent_channels, pipe.vae.config.shift_factor
+    (8, 16, 0.0609)
+    """
+    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
+                           StableDiffusion3Pipeline)
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    vae, transformer = (_strip(real_config(n)) for n in ("sd3-medium-vae", "sd3-medium-transformer"))
+    texts = [_strip(real_config(n)) for n in ("sd3-medium-text-encoder", "sd3-medium-text-encoder-2")]
+    if narrow:
+        n = NARROW["transformer"]
+        texts = [_narrowed(t, ("hidden_size", "intermediate_size", "projection_dim"), NARROW["text_encoder"])
+                 for t in texts]
+        vae = _narrowed(vae, ("block_out_channels",), NARROW["vae"])
+        transformer = dict(_narrowed(transformer, ("attention_head_dim", "caption_projection_dim",
+                                                   "joint_attention_dim"), n),
+                           pooled_projection_dim=sum(t["projection_dim"] for t in texts))
+    torch.manual_seed(seed)
+    encoders = [CLIPTextModelWithProjection(CLIPTextConfig(**t)) for t in texts]
+    return StableDiffusion3Pipeline(
+        transformer=SD3Transformer2DModel(**transformer), vae=AutoencoderKL(**vae),
+        scheduler=FlowMatchEulerDiscreteScheduler.from_config(real_config("sd3-medium-scheduler")),
+        text_encoder=encoders[0], tokenizer=tokenizer, text_encoder_2=encoders[1], tokenizer_2=tokenizer,
+        text_encoder_3=None, tokenizer_3=None)
+
+
 def save_random_clip(directory, seed: int = 0, narrow: bool = False) -> Path:
     """Write CLIP ViT-B/16 with random weights (and the shapes-world tokenizer, read 77 tokens at a time) to
     ``directory``.
@@ -183,4 +225,21 @@ def save_random_sd(directory, seed: int = 0, narrow: bool = False) -> Path:
     directory = Path(directory)
     tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(directory / "tokenizer", CONTEXT_LENGTH))
     random_sd(tokenizer, seed, narrow).save_pretrained(directory)
+    return directory
+
+
+def save_random_sd3(directory, seed: int = 0, narrow: bool = False) -> Path:
+    """Write a Stable Diffusion 3 (medium) pipeline without T5, with random weights, to ``directory`` (about
+    5 GB on disk; much less narrow).
+
+    ``directory`` is created if needed and returned; ``seed`` and ``narrow`` are as in :func:`random_sd3`.
+
+    >>> from foundseg.models import load_sd
+    >>> pipe = load_sd(save_random_sd3("random-sd3", narrow=True))  # doctest: +SKIP
+    """
+    from transformers import CLIPTokenizer
+
+    directory = Path(directory)
+    tokenizer = CLIPTokenizer.from_pretrained(write_tokenizer(directory / "tokenizer", CONTEXT_LENGTH))
+    random_sd3(tokenizer, seed, narrow).save_pretrained(directory)
     return directory

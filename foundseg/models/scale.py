@@ -3,8 +3,8 @@
 ``FOUNDSEG_SCALE`` picks the scale (``shapes``, the default, or ``full``). Three more environment variables
 change a scale without editing it:
 
-- ``FOUNDSEG_CLIP_MODEL`` / ``FOUNDSEG_SD_MODEL`` point the scale's CLIP / Stable Diffusion at another hub id
-  or a local directory (a lab's mirror, a fine-tuned checkpoint, the rehearsal's random-weight models);
+- ``FOUNDSEG_CLIP_MODEL`` / ``FOUNDSEG_SD_MODEL`` / ``FOUNDSEG_DIT_MODEL`` point the scale's CLIP / Stable
+  Diffusion / diffusion transformer at another hub id or a local directory (a lab's mirror, a fine-tuned checkpoint, the rehearsal's random-weight models);
 - ``FOUNDSEG_MAX_COUNT`` caps every count (images, steps, seeds) at that number — to check that a chapter runs,
   never to produce its numbers.
 
@@ -23,8 +23,10 @@ from types import MappingProxyType
 
 import torch
 
-FULL_SCALE = {"clip": "openai/clip-vit-base-patch16", "sd": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
-"""The real checkpoints each chapter switches to at full scale."""
+FULL_SCALE = {"clip": "openai/clip-vit-base-patch16", "sd": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+              "dit": "stabilityai/stable-diffusion-3-medium-diffusers"}
+"""The real checkpoints each chapter switches to at full scale (``dit``: a Stable Diffusion pipeline whose
+denoiser is a diffusion transformer, loaded by :func:`foundseg.models.load_sd`)."""
 
 @dataclass(frozen=True)
 class Scale:
@@ -32,7 +34,8 @@ class Scale:
 
     Args:
         name: ``shapes`` or ``full``.
-        clip_model / sd_model: the models, as :func:`foundseg.models.load` takes them.
+        clip_model / sd_model / dit_model: the models, as :func:`foundseg.models.load` takes them (``dit_model``
+            is a Stable Diffusion pipeline with a diffusion transformer: shapes-dit, SD3-medium).
         clip_size: the pixel size shapes-world images are rendered at for CLIP (its input size).
         sd_size: the pixel size shapes-world images are rendered at for Stable Diffusion.
         sd_half: run Stable Diffusion in float16 on CUDA (it stays float32 on a CPU).
@@ -49,6 +52,7 @@ class Scale:
     name: str
     clip_model: str
     sd_model: str
+    dit_model: str
     clip_size: int
     sd_size: int
     sd_half: bool
@@ -79,12 +83,12 @@ class Scale:
 
 
 SCALES = {
-    "shapes": Scale("shapes", "shapes-clip", "shapes-sd", clip_size=64, sd_size=32, sd_half=False,
+    "shapes": Scale("shapes", "shapes-clip", "shapes-sd", "shapes-dit", clip_size=64, sd_size=32, sd_half=False,
                     feature_batch=128, captioner_batch=32, counts=MappingProxyType(dict(
                         cam_images=500, layer_images=200, scenes=100, gen_steps=20, denoise_steps=10,
                         cluster_images=100, ablation_train=600, ablation_test=200, ablation_seeds=3,
                         head_steps=200, classifier_images=200)), cpu_threads=1),
-    "full": Scale("full", FULL_SCALE["clip"], FULL_SCALE["sd"], clip_size=224, sd_size=512, sd_half=True,
+    "full": Scale("full", FULL_SCALE["clip"], FULL_SCALE["sd"], FULL_SCALE["dit"], clip_size=224, sd_size=512, sd_half=True,
                   feature_batch=8, captioner_batch=4, counts=MappingProxyType(dict(
                       cam_images=500, layer_images=200, scenes=50, gen_steps=50, denoise_steps=20,
                       cluster_images=50, ablation_train=1000, ablation_test=300, ablation_seeds=3,
@@ -110,8 +114,8 @@ def scale() -> str:
 
 
 def current_scale() -> Scale:
-    """The :class:`Scale` picked by ``FOUNDSEG_SCALE``, with ``FOUNDSEG_CLIP_MODEL``, ``FOUNDSEG_SD_MODEL`` and
-    ``FOUNDSEG_MAX_COUNT`` applied.
+    """The :class:`Scale` picked by ``FOUNDSEG_SCALE``, with ``FOUNDSEG_CLIP_MODEL``, ``FOUNDSEG_SD_MODEL``,
+    ``FOUNDSEG_DIT_MODEL`` and ``FOUNDSEG_MAX_COUNT`` applied.
 
     >>> from unittest import mock
     >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="full", FOUNDSEG_SD_MODEL="/mirror/sd15"):
@@ -125,7 +129,7 @@ def current_scale() -> Scale:
     """
     chosen = SCALES[scale()]
     overrides = {}
-    for kind in ("clip", "sd"):
+    for kind in FULL_SCALE:
         value = os.environ.get(f"FOUNDSEG_{kind.upper()}_MODEL", "").strip()
         if value:
             overrides[f"{kind}_model"] = value
@@ -174,7 +178,7 @@ def apply_thread_policy() -> int:
 
 
 def default_model(kind: str) -> str:
-    """The model name for ``kind`` (``clip`` or ``sd``) at the current scale (see :func:`current_scale`).
+    """The model name for ``kind`` (``clip``, ``sd`` or ``dit``) at the current scale (see :func:`current_scale`).
 
     >>> from unittest import mock
     >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="shapes"):

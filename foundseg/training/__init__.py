@@ -15,7 +15,7 @@ from .dit import train_dit
 from .sd import train_sd
 
 __all__ = ["MODELS", "train_clip", "train_dit", "train_sd", "train_zoo", "write_cards"]
-MODELS = ("shapes-clip", "shapes-sd")
+MODELS = ("shapes-clip", "shapes-sd", "shapes-dit")
 
 
 def _publish(tmp: Path, target: Path) -> None:
@@ -29,24 +29,27 @@ def _publish(tmp: Path, target: Path) -> None:
 
 def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None = 2, device="cpu", force: bool = False,
               **overrides) -> dict:
-    """Train shapes-clip, then shapes-sd on its text tower, into ``out_dir``; write ``train_log.json`` in each.
+    """Train shapes-clip, then shapes-sd on its text tower, then shapes-dit on both (shapes-clip's text tower,
+    shapes-sd's VAE) into ``out_dir``; write ``train_log.json`` in each.
 
-    ``overrides`` may hold ``clip``, ``vae`` and ``unet`` dicts of settings (used by the tests to train tiny runs).
-    ``seed`` seeds both models (the UNet gets ``seed + 1``); ``progress`` shows progress bars; ``threads`` sets
+    ``overrides`` may hold ``clip``, ``vae``, ``unet`` and ``dit`` dicts of settings (used by the tests to train
+    tiny runs). ``seed`` seeds every model (the UNet and the transformer get ``seed + 1``); ``progress`` shows progress bars; ``threads`` sets
     torch's CPU threads while it trains (None leaves them; the caller's count comes back after); ``device`` is
     where training runs. Each model is written to a
     temporary directory first and replaces ``out_dir / name`` only when finished; models already in
     ``out_dir`` are replaced only with ``force`` (checked before any work). Returns the logs by model name,
     with ``total_wall_time_s``.
 
-    The full run (default settings) takes about 52 minutes on two CPU cores (estimated from a timed run of
-    61 minutes with the UNet's earlier, slower heads) and about 80 on a slower machine of the same kind.
+    shapes-clip and shapes-sd take about 67 minutes on two CPU cores (the shipped models' logs: 12.4 + 7.9 +
+    47.2 minutes) and about 2.4 times as long on a slower machine of the same kind; shapes-dit about 29 more on
+    the slower machine.
     A tiny run, for illustration:
 
     >>> logs = train_zoo("tiny-zoo", progress=False, clip=dict(steps=3, pool=300, batch=16),
-    ...                  vae=dict(steps=3, pool=300, batch=8), unet=dict(steps=3, batch=8))  # doctest: +SKIP
+    ...                  vae=dict(steps=3, pool=300, batch=8), unet=dict(steps=3, batch=8),
+    ...                  dit=dict(steps=3, pool=64, batch=8))  # doctest: +SKIP
     >>> sorted(logs), logs["shapes-clip"]["steps"]  # doctest: +SKIP
-    (['shapes-clip', 'shapes-sd', 'total_wall_time_s'], 3)
+    (['shapes-clip', 'shapes-dit', 'shapes-sd', 'total_wall_time_s'], 3)
     """
     out_dir = Path(out_dir)
     existing = [name for name in MODELS if (out_dir / name).exists()]
@@ -71,6 +74,8 @@ def _train_into(out_dir: Path, seed: int, progress: bool, device, overrides: dic
         logs["shapes-clip"] = train_clip(tmp / "shapes-clip", seed, progress, device, **overrides.get("clip", {}))
         logs["shapes-sd"] = train_sd(tmp / "shapes-sd", tmp / "shapes-clip", seed, progress,
                                      overrides.get("vae"), overrides.get("unet"), device)
+        logs["shapes-dit"] = train_dit(tmp / "shapes-dit", tmp / "shapes-clip", tmp / "shapes-sd", seed, progress, device,
+                                       **overrides.get("dit", {}))
         logs["total_wall_time_s"] = round(time.perf_counter() - start, 1)
         for name in MODELS:
             (tmp / name / "train_log.json").write_text(json.dumps(dict(logs[name], torch=torch.__version__,

@@ -4,7 +4,7 @@ import argparse
 from . import train_zoo
 
 parser = argparse.ArgumentParser(prog="python -m foundseg.training", description=__doc__)
-parser.add_argument("--out", required=True, help="directory for shapes-clip/ and shapes-sd/")
+parser.add_argument("--out", required=True, help="directory for shapes-clip/, shapes-sd/ and shapes-dit/")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--device", default="cpu")
 parser.add_argument("--force", action="store_true", help="replace the models already in --out")

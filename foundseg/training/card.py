@@ -92,7 +92,8 @@ def write_cards(zoo_dir, metrics: dict) -> None:
     """Write metrics.json, loss.png and README.md beside each model in ``zoo_dir``.
 
     ``zoo_dir`` is a directory :func:`train_zoo` wrote (each model needs its ``train_log.json``); ``metrics``
-    are the numbers :func:`foundseg.eval.zoo.measure_zoo` returns for it.
+    are the numbers :func:`foundseg.eval.zoo.measure_zoo` returns for it (shapes-dit's card is written when
+    they hold it).
     """
     zoo_dir = Path(zoo_dir)
     clip_dir, sd_dir = zoo_dir / "shapes-clip", zoo_dir / "shapes-sd"
@@ -188,23 +189,92 @@ on any generated shape rate).
 
 | metric | value |
 | --- | --- |
-| "a {{colour}} {{shape}}": colour right ({sm['n_single']} samples) | {sm['colour_rate']:.3f} |
-| shape right | {sm['shape_rate']:.3f} |
-| colour and shape right | {sm['colour_and_shape_rate']:.3f} |
-| two-object captions, both objects right ({sm['n_two_object']} samples) | {sm['two_object_rate']:.3f} |
-| shape word cross-attention at the last step (mean of layers and heads, min-max normalised, ≥ {sm['attention_threshold']}) vs generated object, IoU | {sm['attention_iou']:.3f} |
-| centred disc vs generated object, IoU (the book's r = 0.3) | {sm['fixed_disc_iou']:.3f} |
-| centred disc vs generated object, IoU (radius tuned on ground truth: {sm['disc_radius']}) | {sm['disc_iou']:.3f} |
+{_generation_rows(sm, "shape word cross-attention at the last step (mean of layers and heads)")}
 
 ## Expected behaviour
 
 {_bars([
+        ("colour right in >= 95% of single-object samples", f"{sm['colour_rate']:.3f}", sm["colour_rate"] >= 0.95),
         ("colour and shape right in >= 75% of single-object samples", f"{sm['colour_and_shape_rate']:.3f}",
          sm["colour_and_shape_rate"] >= 0.75),
         ("word attention clearly above the tuned disc (+0.05)", f"{sm['attention_iou']:.3f} vs {sm['disc_iou']:.3f}",
          sm["attention_iou"] >= sm["disc_iou"] + 0.05),
         ("judge accuracy on true masks >= 0.95", f"{sm['judge_accuracy_true_masks']:.3f}",
          sm["judge_accuracy_true_masks"] >= 0.95),
+    ])}
+
+![loss](loss.png)
+""")
+    if "shapes-dit" in metrics:
+        write_dit_card(zoo_dir / "shapes-dit", metrics["shapes-dit"])
+
+
+def _generation_rows(m: dict, attention: str) -> str:
+    """The measured rows a diffusion model's card shares: caption following, word maps, the discs."""
+    rows = [f"| \"a {{colour}} {{shape}}\": colour right ({m['n_single']} samples) | {m['colour_rate']:.3f} |",
+            f"| shape right | {m['shape_rate']:.3f} |",
+            f"| colour and shape right | {m['colour_and_shape_rate']:.3f} |",
+            f"| two-object captions, both objects right ({m['n_two_object']} samples) | {m['two_object_rate']:.3f} |",
+            f"| {attention} (min-max normalised, ≥ {m['attention_threshold']}) vs generated object, IoU | "
+            f"{m['attention_iou']:.3f} |"]
+    if "concept_attention_iou" in m:
+        rows.append(f"| ConceptAttention output-space map of the shape word among the eight shape names, last step, "
+                    f"same images | {m['concept_attention_iou']:.3f} |")
+    rows += [f"| centred disc vs generated object, IoU (the book's r = 0.3) | {m['fixed_disc_iou']:.3f} |",
+             f"| centred disc vs generated object, IoU (radius tuned on ground truth: {m['disc_radius']}) | "
+             f"{m['disc_iou']:.3f} |"]
+    return "\n".join(rows)
+
+
+def write_dit_card(dit_dir, metrics: dict) -> None:
+    """Write metrics.json, loss.png and README.md beside shapes-dit in ``dit_dir`` (which needs its
+    ``train_log.json``); ``metrics`` are :func:`foundseg.eval.zoo.measure_zoo`'s numbers for it."""
+    from .dit import NULL_TOKENS
+
+    dit_dir = Path(dit_dir)
+    log = json.loads((dit_dir / "train_log.json").read_text())
+    pipe = load_sd(str(dit_dir))
+    t, s, m = pipe.transformer.config, log["settings"], metrics
+    (dit_dir / "metrics.json").write_text(json.dumps(m, indent=2))
+    _loss_plot({f"transformer {k}": v for k, v in log["curves"].items()}, dit_dir / "loss.png", "shapes-dit")
+    latent = t.sample_size
+    (dit_dir / "README.md").write_text(f"""# shapes-dit
+
+A `diffusers.StableDiffusion3Pipeline` trained on the shapes world by `foundseg zoo train` (transformer seed
+{log['seed']}, torch {log['torch']}, {log['threads']} CPU threads): a small multi-modal diffusion transformer (MMDiT), the
+architecture of Stable Diffusion 3, where text and image tokens share one joint attention.
+
+- Transformer: `SD3Transformer2DModel`, {t.num_layers} joint blocks, {t.num_attention_heads} heads × {t.attention_head_dim}
+  channels, patch {t.patch_size} ({latent}×{latent} latents → {(latent // t.patch_size) ** 2} image tokens),
+  {_params(pipe.transformer)} parameters, rectified flow (the velocity noise − data at logit-normal noise
+  levels, as SD3 trains), {s['caption_dropout']:.0%} caption dropout, {_optimiser(s)}, EMA {s['ema_decay']},
+  {log['steps']} steps at batch {s['batch']} on {s['pool']} rendered images, {log['wall_time_s'] / 60:.1f} min
+  ({log['total_wall_time_s'] / 60:.1f} min with rendering and encoding). Stored in float16; loaders cast it back.
+- VAE: shapes-sd's, frozen (its latents are centred, so `shift_factor` is 0).
+- Text: shapes-clip's text tower with its projection, frozen, in both of SD3's CLIP slots; no T5. The pipeline
+  puts {NULL_TOKENS} zero embeddings where T5's tokens would be; training runs one with log({NULL_TOKENS}) added to
+  its attention logit, which is the same attention.
+- Scheduler: `FlowMatchEulerDiscreteScheduler` without SD3's resolution shift (`shift=1`).
+- Load it with `foundseg.models.load_sd("shapes-dit")` (or diffusers with `text_encoder_3=None,
+  tokenizer_3=None`).
+
+## Measured ({m['steps']} Euler steps, guidance {m['guidance_scale']})
+
+Judge: as shapes-sd's card (template shape classifier accuracy on true masks {m['judge_accuracy_true_masks']:.3f};
+{m['vae_shape_rate']:.3f} after the shared VAE's round trip, the ceiling on any generated shape rate).
+
+| metric | value |
+| --- | --- |
+{_generation_rows(m, "shape word joint attention at the last step, image→text (mean of layers and heads)")}
+
+## Expected behaviour
+
+{_bars([
+        ("colour right in >= 95% of single-object samples", f"{m['colour_rate']:.3f}", m["colour_rate"] >= 0.95),
+        ("colour and shape right in >= 75% of single-object samples", f"{m['colour_and_shape_rate']:.3f}",
+         m["colour_and_shape_rate"] >= 0.75),
+        ("word attention clearly above the tuned disc (+0.05)", f"{m['attention_iou']:.3f} vs {m['disc_iou']:.3f}",
+         m["attention_iou"] >= m["disc_iou"] + 0.05),
     ])}
 
 ![loss](loss.png)

@@ -26,7 +26,7 @@ from ..data.vocab import write_tokenizer
 from ..progress import progress_bar
 from .common import LossLog, latent_batch, latent_stats, seed_everything, training_pool, warmup_cosine
 
-DIT_SETTINGS = dict(layers=4, heads=4, head_dim=32, patch=2, pool=60000, steps=3600, batch=64, lr=1e-3,
+DIT_SETTINGS = dict(layers=4, heads=4, head_dim=32, patch=2, pool=30000, steps=3000, batch=64, lr=1e-3,
                     warmup=200, caption_dropout=0.1, ema_decay=0.999)
 """The transformer (``layers`` joint blocks of ``heads`` × ``head_dim`` channels, ``patch``² latent pixels a
 token) and its training."""

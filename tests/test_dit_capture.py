@@ -1,0 +1,87 @@
+"""The capture, re-noising and feature functions read an SD3 pipeline (shapes-dit, and SD3-medium's real
+architecture with random weights) as they read a UNet pipeline."""
+import numpy as np
+import pytest
+import torch
+
+from foundseg.data import sample
+from foundseg.diffusion import (add_noise, denoise_attention, encode_image, extract_features, generate, output_layers,
+                                renoise_attention, vae_latents)
+from foundseg.diffusion.denoiser import is_mmdit
+from foundseg.models import load_sd
+
+
+@pytest.fixture(scope="module")
+def dit():
+    return load_sd("shapes-dit")
+
+
+@pytest.fixture(scope="module")
+def unet_pipe():
+    return load_sd("shapes-sd")
+
+
+def test_generation_maps_on_the_patch_grid_and_concepts_leave_the_image_alone(dit):
+    joint = generate(dit, "a red circle", ["red", "circle"], num_inference_steps=3)
+    concept = generate(dit, "a red circle", ["circle"], num_inference_steps=3, concepts=["square", "triangle"])
+    assert is_mmdit(dit) and joint.maps.mean().shape == (1, 2, 8, 8)
+    assert concept.maps.mean().shape == (1, 1, 8, 8)  # the words' maps only, not the other concepts'
+    assert np.array_equal(joint.image, concept.image)  # concept tokens change nothing the image sees
+    both = generate(dit, "a red circle", ["circle", "red"], num_inference_steps=3, concepts=["square"])
+    share = both.maps.mean()[0].sum(0)  # two of three concepts: their share of each token is below one
+    assert bool(((share > 0) & (share < 1)).all())
+
+
+def test_renoising_and_denoising_again_on_sd3(dit):
+    s = sample("test", 0)
+    maps = renoise_attention(dit, s.image, s.caption, ["crescent"], t=400, seed=2)
+    assert maps.steps == [0] and maps.mean().shape == (1, 1, 8, 8)
+    assert torch.equal(maps.mean(), renoise_attention(dit, s.image, s.caption, ["crescent"], t=400, seed=2).mean())
+    again = denoise_attention(dit, s.image, s.caption, ["crescent"], strength=0.5, num_inference_steps=4,
+                              concepts=["circle"])
+    assert again.image.shape == (32, 32, 3) and sorted(again.maps.per_step) == [0, 1]
+    assert again.maps.per_step[0].shape == (1, 1, 8, 8)
+
+
+def test_flow_matching_noise_and_features(dit):
+    latents = encode_image(dit, sample("test", 0).image)
+    noise = add_noise(dit, torch.zeros_like(latents), 500, seed=3)  # sigma = 0.5: half the noise, half the data
+    torch.testing.assert_close(add_noise(dit, latents, 500, seed=3), 0.5 * latents + noise)
+    assert torch.equal(add_noise(dit, latents, 0, seed=3), latents)
+    features = extract_features(dit, sample("test", 0).image, t=200, last=len(output_layers(dit.transformer)))
+    assert features.shape == (128, 8, 8)
+    with pytest.raises(ValueError, match="last must be between 1 and 4"):
+        extract_features(dit, sample("test", 0).image, last=5)
+
+
+def test_what_only_one_kind_of_denoiser_has_is_refused(dit, unet_pipe):
+    with pytest.raises(ValueError, match="concepts .* need a diffusion transformer"):
+        generate(unet_pipe, "a red circle", ["circle"], num_inference_steps=1, concepts=["square"])
+    with pytest.raises(ValueError, match="resolutions select UNet levels"):
+        renoise_attention(dit, sample("test", 0).image, "an orange crescent", ["crescent"], resolutions=[8])
+    with pytest.raises(ValueError, match="not in the prompt"):
+        generate(dit, "a red circle", ["square"], num_inference_steps=1, concepts=["triangle"])
+
+
+def test_vae_latents_subtract_the_shift_factor():
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=4, scaling_factor=1.5,
+                        shift_factor=0.25).eval()
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(vae_latents(vae, x), (vae.encode(x).latent_dist.mean - 0.25) * 1.5)
+
+
+@pytest.mark.slow
+def test_sd3_medium_architecture_runs_every_capture(tmp_path):
+    from foundseg.models import save_random_sd3
+
+    pipe = load_sd(save_random_sd3(tmp_path / "sd3", narrow=True), text_encoder_3=None, tokenizer_3=None)
+    assert type(pipe.transformer).__name__ == "SD3Transformer2DModel" and pipe.vae.config.latent_channels == 16
+    g = generate(pipe, "a red circle", ["circle"], num_inference_steps=1, height=64, width=64, concepts=["square"])
+    assert g.image.shape == (64, 64, 3) and g.maps.mean().shape == (1, 1, 4, 4)
+    maps = renoise_attention(pipe, np.zeros((64, 64, 3), np.uint8), "a red circle", ["circle"], t=200, size=(64, 64))
+    assert maps.mean().shape == (1, 1, 4, 4) and len(maps.per_layer) == 24
+    assert extract_features(pipe, np.zeros((64, 64, 3), np.uint8), last=2, size=(64, 64)).shape == (1536 // 8, 4, 4)
