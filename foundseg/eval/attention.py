@@ -134,12 +134,13 @@ def last_step_scores(scenes, threshold: float = 0.5) -> dict:
 
 
 def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "minmax", seed: int = 0,
-                  concepts=None) -> dict:
+                  concepts=None, size=None) -> dict:
     """Mean IoU of the word map after re-noising once at each t in ``ts`` (``None`` = no noise), overall and
     per resolution. ``items``: (image, prompt, word, mask) tuples.
 
     ``pipe`` is a Stable Diffusion pipeline; ``threshold`` and ``normalise`` go to :func:`map_iou`; item
-    ``k`` is noised with seed ``seed + k``; ``concepts`` as in :func:`generated_scenes`. Returns
+    ``k`` is noised with seed ``seed + k``; ``concepts`` as in :func:`generated_scenes`; ``size`` (height,
+    width) as in :func:`~foundseg.diffusion.encode_image` (None: the pipeline's own resolution). Returns
     ``{"all": {t: IoU}, "by_resolution": {t: {rows: IoU}}}``.
 
     >>> from foundseg.models import load_sd
@@ -158,7 +159,7 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
     for t in ts:
         ious, res_ious = [], {}
         for k, (image, prompt, word, mask) in enumerate(items):
-            maps = renoise_attention(pipe, image, prompt, [word], t=t, seed=seed + k, concepts=concepts)
+            maps = renoise_attention(pipe, image, prompt, [word], t=t, seed=seed + k, concepts=concepts, size=size)
             ious.append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
             for r, m in by_resolution(maps).items():
                 res_ious.setdefault(r, []).append(map_iou(m, mask, threshold, normalise))
@@ -194,7 +195,8 @@ def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.
     return {k: mean_or_nan(v) for k, v in per_k.items()}
 
 
-def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None = None, seed: int = 0) -> dict:
+def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None = None, seed: int = 0,
+                    size=None) -> dict:
     """Mean k-means quality (``miou`` and ``purity`` of :func:`~foundseg.eval.metrics.cluster_scores`) of the
     denoiser's features of shapes-world ``samples`` noised once to ``t``, averaging the ``last`` output-side
     layers (:func:`~foundseg.diffusion.extract_features`), and the mean number of clusters ``k`` used.
@@ -202,7 +204,7 @@ def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None
     ``k`` is the number of clusters: ``None`` gives each image as many as it has regions (its classes plus
     background) — the *oracle* number, which only ground truth gives; ``"auto"`` chooses it per image from the
     features alone (:func:`~foundseg.diffusion.features.choose_k`, 2 to 5); an integer fixes it. ``seed``
-    fixes the noise.
+    fixes the noise; ``size`` is as in :func:`renoise_curve`.
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
@@ -212,7 +214,7 @@ def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None
     """
     scores = []
     for x in samples:
-        features = extract_features(pipe, x.image, t=t, last=last, seed=seed)
+        features = extract_features(pipe, x.image, t=t, last=last, seed=seed, size=size)
         n = len(x.class_ids) + 1 if k is None else choose_k(features) if k == "auto" else k
         labels = cluster_features(features, n, size=x.mask.shape)
         scores.append(dict(cluster_scores(labels.numpy(), x.mask), k=n))
