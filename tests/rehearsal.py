@@ -5,8 +5,7 @@ from their published configs into a temporary directory, narrowed in width
 (``foundseg.models.real_configs.NARROW``: image sizes, the 77-token context, layers and heads as published),
 and the full scale is pointed at them through FOUNDSEG_CLIP_MODEL, FOUNDSEG_SD_MODEL and FOUNDSEG_DIT_MODEL.
 FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through; the numbers printed
-mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it; on
-a CPU the chapters run side by side, one per core. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal.
+mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal.
 Each chapter's wall time and, on a GPU, its peak ``torch.cuda.max_memory_allocated`` are printed.
 
     python tests/rehearsal.py [--max-count 2] [chapter.ipynb ...]     # CI, on a CPU (`make rehearsal`)
@@ -20,7 +19,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
@@ -38,10 +36,9 @@ PEAK = "import torch\nprint('peak GiB', torch.cuda.max_memory_allocated() / 2**3
 """A last cell appended to each chapter's copy: the kernel's peak GPU memory."""
 
 
-def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True, workers: int = 1) -> dict[str, tuple[float, float]]:
+def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> dict[str, tuple[float, float]]:
     """Execute each chapter at the full scale on random models (``narrow`` widths, or the published ones);
-    ``max_count`` caps the counts (0: none); ``workers`` chapters run side by side, each kernel on one CPU
-    thread when there are several. Returns (seconds, peak GPU GiB) per chapter."""
+    ``max_count`` caps the counts (0: none). Returns (seconds, peak GPU GiB) per chapter."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -59,8 +56,6 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True, worke
                       FOUNDSEG_DIT_MODEL=str(dit_dir))
     if max_count:
         os.environ["FOUNDSEG_MAX_COUNT"] = str(max_count)
-    if workers > 1:
-        os.environ.update(OMP_NUM_THREADS="1")  # side-by-side kernels, one thread each: no oversubscribed cores
 
     def run(chapter: Path) -> tuple[str, float, float, list[str]]:
         alone = workdir / chapter.stem
@@ -85,21 +80,13 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True, worke
         return chapter.name, seconds, peak, failed
 
     results, failures = {}, []
-    with ThreadPoolExecutor(workers) as pool:
-        for name, seconds, peak, failed in pool.map(run, chapters):
-            results[name] = (seconds, peak)
-            failures += failed
+    for chapter in chapters:
+        name, seconds, peak, failed = run(chapter)
+        results[name] = (seconds, peak)
+        failures += failed
     if failures:
         raise SystemExit("rehearsal failed:\n" + "\n".join(failures))
     return results
-
-
-def _longest_first(chapter: Path) -> int:
-    """Rank of ``chapter`` in the order the book is built in (longest first), so side-by-side runs end together."""
-    sys.path.insert(0, str(BOOK.parent / "scripts"))
-    from build_book import LONGEST_FIRST
-
-    return LONGEST_FIRST.index(chapter.stem) if chapter.stem in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 def main(argv=None) -> None:
@@ -107,15 +94,11 @@ def main(argv=None) -> None:
     parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: every chapter in book/)")
     parser.add_argument("--max-count", type=int, default=2, help="cap on every count a chapter uses (default 2; 0: none)")
     parser.add_argument("--wide", action="store_true", help="the published widths instead of the narrow models")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="chapters run side by side (default: one per CPU core when narrow, one at a time when "
-                             "--wide, so that a GPU's time and memory per chapter are its own)")
     args = parser.parse_args(argv)
-    chapters = [c.resolve() for c in args.chapters] or sorted(BOOK.glob("*.ipynb"), key=_longest_first)
-    workers = args.workers or (1 if args.wide else os.cpu_count() or 1)
+    chapters = [c.resolve() for c in args.chapters] or sorted(BOOK.glob("*.ipynb"))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="foundseg-rehearsal-") as tmp:
-        rehearse(chapters, args.max_count, Path(tmp), narrow=not args.wide, workers=workers)
+        rehearse(chapters, args.max_count, Path(tmp), narrow=not args.wide)
     print(f"rehearsal passed: {len(chapters)} chapters at FOUNDSEG_SCALE=full in {time.perf_counter() - start:.0f} s")
 
 
