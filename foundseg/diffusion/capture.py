@@ -30,20 +30,20 @@ def recorder(pipe, prompt: str, words, *, concepts=None, layers=None, resolution
     """
     check_single_stream_text(pipe)
     words = [words] if isinstance(words, str) else list(words)
+    groups = token_indices(pipe.tokenizer, prompt, words)  # the words must be in the prompt, for every kind of map
     if not is_mmdit(pipe):
         if concepts is not None:
             raise ValueError("concepts (ConceptAttention) need a diffusion transformer pipeline such as SD3; this "
                              "pipeline's denoiser is a UNet")
-        return CrossAttentionRecorder(pipe.unet, token_indices(pipe.tokenizer, prompt, words), layers, resolutions,
-                                      heads, steps, total_steps, conditional_half, trajectory)
+        return CrossAttentionRecorder(pipe.unet, groups, layers, resolutions, heads, steps, total_steps,
+                                      conditional_half, trajectory)
     if resolutions is not None:
         raise ValueError("resolutions select UNet levels; a diffusion transformer's maps share one grid (use layers)")
     if concepts is None:
-        return JointAttentionRecorder(pipe.transformer, token_indices(pipe.tokenizer, prompt, words), layers, heads,
-                                      steps, total_steps, conditional_half, trajectory)
+        return JointAttentionRecorder(pipe.transformer, groups, layers, heads, steps, total_steps, conditional_half,
+                                      trajectory)
     if heads != "mean":
         raise ValueError("ConceptAttention's maps compare whole attention outputs; heads must be 'mean'")
-    token_indices(pipe.tokenizer, prompt, words)  # the words must be in the prompt, as for the other maps
     named = words + [c for c in concepts if c not in words]
     return _WordsOnly(pipe.transformer, concept_embeddings(pipe, named), len(words), layers, "output", steps,
                       total_steps, conditional_half, trajectory)
