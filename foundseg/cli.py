@@ -140,12 +140,17 @@ def _check_timestep(pipe, t) -> None:
         raise CommandError(f"--t {t}: this model's timesteps run from 0 to {n - 1} (or 'none' for no noise)")
 
 
-def _photo(path, name: str, short_side: int, multiple: int, size=None):
-    """The image at ``path`` resized to ``size`` (h, w), or with its shorter side at the model's ``short_side``."""
+def _read_image(path, name: str):
+    """The image file at ``path`` as RGB, read before any model loads so that a bad path fails at once."""
     from .data import load_image
+
+    return load_image(path, name)
+
+
+def _fit(image, name: str, short_side: int, multiple: int, size=None):
+    """``image`` resized to ``size`` (h, w), or with its shorter side at the model's ``short_side``."""
     from .data.images import fit_size, resize_image
 
-    image = load_image(path, name)
     return resize_image(image, size or fit_size(image.shape, short_side, multiple, name))
 
 
@@ -207,9 +212,10 @@ def _cam(args) -> None:
     from .models import load_clip
 
     out = _out_dir(args, ["cam.png", "cam.npz", "cam.json"])
+    image = _read_image(args.image, "IMAGE")
     clip = load_clip(args.model, device=_device(args))
     vision = clip.model.config.vision_config
-    image = _photo(args.image, "IMAGE", vision.image_size, vision.patch_size)
+    image = _fit(image, "IMAGE", vision.image_size, vision.patch_size)
     scaling = "joint" if args.joint else "per_class"
     if args.dense:
         result = dense_clip(clip, image, args.classes)
@@ -235,10 +241,11 @@ def _attention(args) -> None:
     from .scaling import minmax_scale
 
     out = _out_dir(args, ["attention.png", "attention.npz", "attention.json", "generated.png"])
+    photo = _read_image(args.image, "--image") if args.image else None
     pipe = _load_sd(args.model, _device(args))
     if args.image:
         _check_timestep(pipe, args.t)
-        image = _photo(args.image, "--image", native_size(pipe), latent_multiple(pipe), args.size)
+        image = _fit(photo, "--image", native_size(pipe), latent_multiple(pipe), args.size)
         maps = renoise_attention(pipe, image, args.prompt, args.word, t=args.t, seed=args.seed, size=image.shape[:2])
     else:
         g = generate(pipe, args.prompt, args.word, num_inference_steps=args.steps, seed=args.seed)
@@ -263,15 +270,17 @@ def _features(args) -> None:
     import numpy as np
 
     from .diffusion import cluster_features, extract_features, output_layers
+    from .diffusion.denoiser import denoiser
     from .diffusion.latents import latent_multiple, native_size
 
     out = _out_dir(args, ["features.npz", "clusters.png"])
+    photo = _read_image(args.image, "IMAGE")
     pipe = _load_sd(args.model, _device(args))
     _check_timestep(pipe, args.t)
-    layers = len(output_layers(pipe.unet))
+    layers = len(output_layers(denoiser(pipe)))
     if args.last is not None and args.last > layers:
-        raise CommandError(f"--last {args.last}: this UNet has {layers} output-side layers")
-    image = _photo(args.image, "IMAGE", native_size(pipe), latent_multiple(pipe), args.size)
+        raise CommandError(f"--last {args.last}: this denoiser has {layers} output-side layers")
+    image = _fit(photo, "IMAGE", native_size(pipe), latent_multiple(pipe), args.size)
     feats = extract_features(pipe, image, t=args.t, last=args.last or min(6, layers), size=image.shape[:2])
     labels = cluster_features(feats, args.k, size=image.shape[:2]).cpu().numpy()
     np.savez_compressed(out / "features.npz", features=feats.cpu().numpy(), clusters=labels)

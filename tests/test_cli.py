@@ -53,6 +53,9 @@ def test_features(tmp_path, image_file, tiny_sd_dir):
     # the default (six layers, as in the paper) falls back to all layers of a UNet with fewer
     assert main(["features", str(image_file), "--model", "shapes-sd", "--out", str(out), "--force"]) == 0
     assert np.load(out / "features.npz")["features"].ndim == 3
+    # a diffusion transformer: its joint blocks' image tokens, on its patch grid
+    assert main(["features", str(image_file), "--model", "shapes-dit", "--k", "3", "--out", str(out), "--force"]) == 0
+    assert np.load(out / "features.npz")["features"].shape == (128, 8, 8)  # 4 blocks of 128 channels: their mean
 
 
 def _write_folder_dataset(root: Path, n: int = 6):
@@ -126,6 +129,9 @@ def test_bad_inputs_get_one_line_naming_the_problem_and_leave_nothing(tmp_path, 
         (cam + ["--model", str(tiny_sd_dir)], "is a Stable Diffusion pipeline; a CLIP model is needed here"),
         (cam + ["--model", "shapes-vit"], "unknown model name 'shapes-vit'"),
         (["cam", str(tmp_path / "none.png"), "--classes", "circle", "--out", out], "none.png"),
+        # the image is read before any model loads: a bad image path is reported, not the missing model
+        (["cam", str(tmp_path / "none.png"), "--classes", "circle", "--model", "./clipcopyy", "--out", out],
+         "IMAGE: no such file"),
         (cam[:-1] + [str(a_file)], f"--out {a_file} is a file; name a directory"),
         (["eval", *folder[:-4], *folder[-2:], "--method", "disc", "--out", out], "foundseg eval: --dataset folder needs --classes"),
         (["eval", *folder, "--method", "disc", "--limit", "-3", "--out", out], "argument --limit: must be at least 1, got -3"),
@@ -135,7 +141,7 @@ def test_bad_inputs_get_one_line_naming_the_problem_and_leave_nothing(tmp_path, 
         (attention + ["--image", str(image_file), "--t", "5000"], "--t 5000: this model's timesteps run from 0 to 999"),
         (attention[:4] + ["dog"] + attention[5:], "word 'dog' is not in the prompt"),
         (features + ["--last", "0"], "argument --last: must be at least 1, got 0"),
-        (features + ["--last", "40"], "--last 40: this UNet has"),
+        (features + ["--last", "40"], "--last 40: this denoiser has"),
         (["zoo", "card", str(tmp_path)], "holds no trained shapes-clip, shapes-sd"),
     ]
     for argv, message in cases:
