@@ -12,3 +12,20 @@ if "PYTEST_XDIST_WORKER" in os.environ:  # one test process per core (pytest -n)
 from foundseg.models import apply_thread_policy  # noqa: E402
 
 apply_thread_policy()  # the tests run the shapes world's models as the chapters do: one thread
+
+
+PARTS_FILES = ("tests/test_book_results.py",)
+"""Files whose tests are independent, long parts: any test worker may take each one."""
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Test workers take whole files (module fixtures are built once, a notebook's cells run in order in one
+    kernel), except the files of :data:`PARTS_FILES`, whose tests they share out one by one."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndParts(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            scope = super()._split_scope(nodeid)
+            return nodeid if scope in PARTS_FILES else scope
+
+    return FilesAndParts(config, log)

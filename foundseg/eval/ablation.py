@@ -135,9 +135,17 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
     compute = lambda: _run_rows(pipe, clip, rows, cache_dir=cache_dir, progress=progress, **setting)  # noqa: E731
     if results_dir is None:
         return compute()
+    return cached_json(results_dir, results_name(pipe, clip, rows, **setting), compute)
+
+
+def results_name(pipe, clip, rows, **setting) -> str:
+    """The name :func:`run_ablation` keeps its results under in ``results_dir`` (``<name>.json``): a digest of
+    the ``rows``, the ``setting`` (run_ablation's counts, seeds, steps, size and batches) and the models'
+    weights."""
+    setting = dict(setting, seeds=tuple(setting["seeds"]))
     weights = [weights_fingerprint(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder, clip.model)]
     described = {name: config if config == CLIP_ONLY else config.key() for name, config in rows.items()}
-    return cached_json(results_dir, "ablation-" + digest(json.dumps([described, setting]), *weights), compute)
+    return "ablation-" + digest(json.dumps([described, setting]), *weights)
 
 
 @batch_threads()
