@@ -18,6 +18,16 @@ PARTS_FILES = ("tests/test_book_results.py",)
 """Files whose tests are independent, long parts: any test worker may take each one."""
 
 
+def pytest_collection_modifyitems(items):
+    """The longest work first, so that the test workers finish together: the notebooks (each a file a worker
+    runs whole), then the parts of :data:`PARTS_FILES`, then the rest; each group in its collected order."""
+    def group(item):
+        path = item.nodeid.split("::")[0]
+        return 0 if path.endswith(".ipynb") else 1 if path in PARTS_FILES else 2
+
+    items.sort(key=group)
+
+
 def pytest_xdist_make_scheduler(config, log):
     """Test workers take whole files (module fixtures are built once, a notebook's cells run in order in one
     kernel), except the files of :data:`PARTS_FILES`, whose tests they share out one by one."""
