@@ -86,11 +86,11 @@ def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
 
 
 def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, threshold: float = 0.5,
-               progress: bool = False, concept_attention: bool = True) -> dict:
-    """Caption following of single- and two-object prompts, and word cross-attention IoU vs a disc; on a
-    diffusion transformer's pipeline the word's joint-attention map, and (``concept_attention``)
-    ConceptAttention's output-space map of the word among the eight shape names (``concept_attention_iou``,
-    the same images)."""
+               progress: bool = False, concept_attention: bool = True, two_objects: bool = True) -> dict:
+    """Caption following of single-object prompts and (``two_objects``) of two-object prompts, and word
+    cross-attention IoU vs a disc; on a diffusion transformer's pipeline the word's joint-attention map, and
+    (``concept_attention``) ConceptAttention's output-space map of the word among the eight shape names
+    (``concept_attention_iou``, the same images)."""
     colour_ok, shape_ok, both, ious, concept_ious, objects = [], [], [], [], [], []
     combos = [(c, s) for s in CLASSES for c in COLOURS]
     for seed in range(seeds):
@@ -110,7 +110,7 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
                     concept_ious.append(map_iou(concept.maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
     pair_ok = []
     rng = np.random.default_rng(0)
-    for seed in range(seeds * 16):
+    for seed in range(seeds * 16 if two_objects else 0):
         (s1, s2), (c1, c2) = rng.choice(CLASSES, 2, replace=False), rng.choice(list(COLOURS), 2, replace=False)
         g = generate(pipe, f"{article(c1)} {c1} {s1} and {article(c2)} {c2} {s2}", [s1], num_inference_steps=steps,
                      guidance_scale=guidance, seed=seed)
@@ -118,9 +118,9 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
         pair_ok.append(all(masks[c].mean() >= 0.02 and classify_shape(masks[c]) == s for c, s in ((c1, s1), (c2, s2))))
     radius, disc = disc_tuned_on_ground_truth(objects)
     concept = {"concept_attention_iou": float(np.mean(concept_ious))} if concept_ious else {}
+    pairs = {"n_two_object": len(pair_ok), "two_object_rate": float(np.mean(pair_ok))} if two_objects else {}
     return {**concept, "n_single": len(both), "colour_rate": float(np.mean(colour_ok)), "shape_rate": float(np.mean(shape_ok)),
-            "colour_and_shape_rate": float(np.mean(both)), "n_two_object": len(pair_ok),
-            "two_object_rate": float(np.mean(pair_ok)), "attention_iou": float(np.mean(ious)),
+            "colour_and_shape_rate": float(np.mean(both)), **pairs, "attention_iou": float(np.mean(ious)),
             "disc_iou": disc, "disc_radius": radius, "fixed_disc_iou": disc_iou(objects), "attention_threshold": threshold,
             "steps": steps, "guidance_scale": guidance}
 
