@@ -140,13 +140,6 @@ def _check_timestep(pipe, t) -> None:
         raise CommandError(f"--t {t}: this model's timesteps run from 0 to {n - 1} (or 'none' for no noise)")
 
 
-def _read_image(path, name: str):
-    """The image file at ``path`` as RGB, read before any model loads so that a bad path fails at once."""
-    from .data import load_image
-
-    return load_image(path, name)
-
-
 def _fit(image, name: str, short_side: int, multiple: int, size=None):
     """``image`` resized to ``size`` (h, w), or with its shorter side at the model's ``short_side``."""
     from .data.images import fit_size, resize_image
@@ -209,10 +202,11 @@ def _cam(args) -> None:
     import numpy as np
 
     from .clip import SHAPES_BACKGROUND, dense_clip, gradcam
+    from .data import load_image
     from .models import load_clip
 
     out = _out_dir(args, ["cam.png", "cam.npz", "cam.json"])
-    image = _read_image(args.image, "IMAGE")
+    image = load_image(args.image, "IMAGE")  # before any model loads, so that a bad path fails at once
     clip = load_clip(args.model, device=_device(args))
     vision = clip.model.config.vision_config
     image = _fit(image, "IMAGE", vision.image_size, vision.patch_size)
@@ -236,12 +230,13 @@ def _cam(args) -> None:
 def _attention(args) -> None:
     import torch.nn.functional as F
 
+    from .data import load_image
     from .diffusion import generate, renoise_attention
     from .diffusion.latents import latent_multiple, native_size
     from .scaling import minmax_scale
 
     out = _out_dir(args, ["attention.png", "attention.npz", "attention.json", "generated.png"])
-    photo = _read_image(args.image, "--image") if args.image else None
+    photo = load_image(args.image, "--image") if args.image else None  # before the model loads
     pipe = _load_sd(args.model, _device(args))
     if args.image:
         _check_timestep(pipe, args.t)
@@ -269,12 +264,13 @@ def _attention(args) -> None:
 def _features(args) -> None:
     import numpy as np
 
+    from .data import load_image
     from .diffusion import cluster_features, extract_features, output_layers
     from .diffusion.denoiser import denoiser
     from .diffusion.latents import latent_multiple, native_size
 
     out = _out_dir(args, ["features.npz", "clusters.png"])
-    photo = _read_image(args.image, "IMAGE")
+    photo = load_image(args.image, "IMAGE")  # before the model loads
     pipe = _load_sd(args.model, _device(args))
     _check_timestep(pipe, args.t)
     layers = len(output_layers(denoiser(pipe)))

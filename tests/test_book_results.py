@@ -11,13 +11,12 @@ BOOK_DATA = Path(__file__).resolve().parents[1] / "book" / "data"
 def _ablation_parts():
     """Chapter 4's rows, the implicit captioner's row split by seed (it trains through the UNet for each seed):
     independent parts that the test workers share."""
-    from foundseg.eval.ablation import CLIP_ONLY, NEW_ROWS, PAPER_ROWS, ablation_setting
+    from foundseg.eval.ablation import NEW_ROWS, PAPER_ROWS, ablation_setting, trains_captioner
     from foundseg.models import current_scale
 
     seeds = ablation_setting(current_scale())["seeds"]
-    implicit = lambda config: config != CLIP_ONLY and config.text == "implicit"  # noqa: E731
     return [part for row, config in {**PAPER_ROWS, **NEW_ROWS}.items()
-            for part in ([(row, (s,)) for s in seeds] if implicit(config) else [(row, None)])]
+            for part in ([(row, (s,)) for s in seeds] if trains_captioner(config) else [(row, None)])]
 
 
 @pytest.mark.slow
@@ -29,9 +28,9 @@ def test_chapter_4_reads_the_ablation_its_code_computes(row, seeds):
     from foundseg.eval.ablation import NEW_ROWS, PAPER_ROWS, ablation_setting, results_name, run_ablation
     from foundseg.models import current_scale, load_clip, load_sd
 
-    rows = {**PAPER_ROWS, **NEW_ROWS}
-    setting = ablation_setting(current_scale())
-    pipe, clip = load_sd(current_scale().sd_model), load_clip(current_scale().clip_model)
+    rows, scale = {**PAPER_ROWS, **NEW_ROWS}, current_scale()
+    setting = ablation_setting(scale)
+    pipe, clip = load_sd(scale.sd_model), load_clip(scale.clip_model)
     stored_path = BOOK_DATA / "ablation" / f"{results_name(pipe, clip, rows, **setting)}.json"
     assert stored_path.exists(), f"chapter 4 has no stored results for the shipped models ({stored_path.name})"
     stored = json.loads(stored_path.read_text())

@@ -138,11 +138,16 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 1500, n_test: int = 500, 
     return cached_json(results_dir, results_name(pipe, clip, rows, **setting), compute)
 
 
+def trains_captioner(config) -> bool:
+    """Whether a row trains the implicit captioner (through the UNet, once per seed) rather than reading fixed
+    features."""
+    return config != CLIP_ONLY and config.text == "implicit"
+
+
 def results_name(pipe, clip, rows, **setting) -> str:
     """The name :func:`run_ablation` keeps its results under in ``results_dir`` (``<name>.json``): a digest of
     the ``rows``, the ``setting`` (run_ablation's counts, seeds, steps, size and batches) and the models'
     weights."""
-    setting = dict(setting, seeds=tuple(setting["seeds"]))
     weights = [weights_fingerprint(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder, clip.model)]
     described = {name: config if config == CLIP_ONLY else config.key() for name, config in rows.items()}
     return "ablation-" + digest(json.dumps([described, setting]), *weights)
@@ -165,7 +170,7 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, image_size, featu
     results = {}
     for name, config in progress_bar(list(rows.items()), "rows", progress):
         scores = {"seen": [], "unseen": [], "all": []}
-        implicit = config != CLIP_ONLY and config.text == "implicit"
+        implicit = trains_captioner(config)
         if not implicit:  # the features do not depend on the seed: computed (or read) once per row
             clip_row = config == CLIP_ONLY  # CLIP sees the images at its own input size
             tr_feats = row_features(pipe, clip, config, tr_clip_images if clip_row else tr_images, tr_caps,
