@@ -113,7 +113,7 @@ def measure_zoo(zoo_dir) -> dict:
     from foundseg.data import SYNONYMS, ShapesDataset, sample
     from foundseg.data.shapes import article
     from foundseg.diffusion import output_layers
-    from foundseg.eval import (cluster_quality, denoise_curve, disc_method, evaluate, generated_scenes, gradcam_method,
+    from foundseg.eval import (cluster_qualities, denoise_curve, disc_method, evaluate, generated_scenes, gradcam_method,
                                last_step_scores, renoise_curve)
     from foundseg.eval.ablation import NEW_ROWS, PAPER_ROWS, ablation_setting, run_ablation
     from foundseg.eval.classification import zero_shot_accuracy
@@ -146,8 +146,9 @@ def measure_zoo(zoo_dir) -> dict:
     out["denoise_generated"] = denoise_curve(pipe, items, 0.5, S.count("denoise_steps"))
     out["denoise_test"] = denoise_curve(pipe, caption, 0.5, S.count("denoise_steps"))
     clustered, n_out = images[:S.count("cluster_images")], len(output_layers(pipe.unet))
-    out["kmeans_oracle_k"] = {str(t): cluster_quality(pipe, clustered, t, n_out)["miou"] for t in ts}
-    out["kmeans_auto_k"] = {str(t): cluster_quality(pipe, clustered, t, n_out, k="auto")["miou"] for t in ts}
+    kmeans = cluster_qualities(pipe, clustered, [(t, n_out, k) for t in ts for k in (None, "auto")])
+    out["kmeans_oracle_k"] = {str(t): kmeans[t, n_out, None]["miou"] for t in ts}
+    out["kmeans_auto_k"] = {str(t): kmeans[t, n_out, "auto"]["miou"] for t in ts}
     ablation = run_ablation(pipe, clip, {**PAPER_ROWS, **NEW_ROWS}, progress=False, results_dir=ABLATION_RESULTS,
                             **ablation_setting(S))
     out["ablation_all"] = {row: float(np.mean(v["all"])) for row, v in ablation.items()}

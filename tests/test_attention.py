@@ -132,6 +132,11 @@ def test_processors_are_restored_even_when_the_pipeline_raises(pipe):
     after = pipe.unet.attn_processors
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
     assert not pipe.unet._forward_pre_hooks
+    with CrossAttentionRecorder(pipe.unet, groups, layers="up"):  # only the recorded layers are swapped
+        during = pipe.unet.attn_processors
+        recorded = [k for k in before if k.startswith("up_blocks") and "attn2" in k]
+        assert recorded and all(during[k] is not before[k] for k in recorded)
+        assert all(during[k] is before[k] for k in before if k not in recorded)
 
 
 def test_renoise_options_and_denoising(pipe):

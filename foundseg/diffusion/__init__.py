@@ -1,7 +1,7 @@
 """Stable Diffusion internals: cross-attention capture (joint attention and ConceptAttention for diffusion
 transformers), re-noising, features."""
 from .attention import AttentionMaps, CrossAttentionRecorder, cross_attention_layers, select_layers
-from .capture import Generation, denoise_attention, generate, recorder, renoise_attention
+from .capture import Generation, denoise_attention, generate, recorder, renoise_attention, renoise_attention_at
 from .classifier import denoising_errors, diffusion_classify
 from .concept_attention import ConceptAttention, concept_embeddings
 from .denoiser import denoiser_pass, is_mmdit
@@ -16,4 +16,4 @@ __all__ = ["END", "START", "AttentionMaps", "ConceptAttention", "CrossAttentionR
            "cross_attention_layers", "denoise_attention", "denoiser_pass", "denoising_errors", "diffusion_classify",
            "encode_image", "extract_features", "fuse", "generate", "is_mmdit", "joint_attention_layers", "kmeans",
            "latent_multiple", "native_size", "odise_features", "output_layers", "recorder", "renoise_attention",
-           "select_joint_layers", "select_layers", "to_unit_range", "token_indices", "vae_latents"]
+           "renoise_attention_at", "select_joint_layers", "select_layers", "to_unit_range", "token_indices", "vae_latents"]

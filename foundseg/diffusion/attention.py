@@ -196,16 +196,18 @@ class ProcessorRecorder:
         return self.steps is None or self.step in self.steps
 
     def __enter__(self):
-        self.original = dict(self.model.attn_processors)
-        procs = {name: (self.capture(self, name[: -len(".processor")], p) if name[: -len(".processor")] in self.layers
-                        else p) for name, p in self.original.items()}
-        self.model.set_attn_processor(procs)
+        modules = {name: self.model.get_submodule(name) for name in self.layers}
+        self.original = {name: module.processor for name, module in modules.items()}
+        captures = {name: self.capture(self, name, self.original[name]) for name in modules}
+        for name, module in modules.items():  # only the recorded layers: the others keep their processors
+            module.set_processor(captures[name])
         self.hook = self.model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
         return self
 
     def __exit__(self, *exc):
         self.hook.remove()
-        self.model.set_attn_processor(dict(self.original))
+        for name, processor in self.original.items():
+            self.model.get_submodule(name).set_processor(processor)
         return False
 
 

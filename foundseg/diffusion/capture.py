@@ -133,11 +133,32 @@ def renoise_attention(pipe, image, prompt: str, words, *, t: int | None = 0, see
     >>> maps.steps, maps.mean().shape
     ([0], torch.Size([1, 1, 16, 16]))
     """
-    rec = recorder(pipe, prompt, words, concepts=concepts, layers=layers, resolutions=resolutions, heads=heads)
-    noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
-    with rec:
-        denoiser_pass(pipe, noisy, t, prompt)
-    return rec.result()
+    return renoise_attention_at(pipe, image, prompt, words, [t], seed=seed, layers=layers, resolutions=resolutions,
+                                heads=heads, size=size, concepts=concepts)[t]
+
+
+@torch.no_grad()
+def renoise_attention_at(pipe, image, prompt: str, words, ts, *, seed: int = 0, layers=None, resolutions=None,
+                         heads="mean", size=None, concepts=None) -> dict:
+    """:func:`renoise_attention` at each t of ``ts``, the image encoded once: ``{t: AttentionMaps}``. Each t
+    is its own single pass on the same noise (``seed``).
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> s, pipe = sample("test", 0), load_sd("shapes-sd")
+    >>> at = renoise_attention_at(pipe, s.image, s.caption, ["crescent"], [None, 100])
+    >>> list(at), bool((at[100].mean() == renoise_attention(pipe, s.image, s.caption, ["crescent"], t=100).mean()).all())
+    ([None, 100], True)
+    """
+    latents = encode_image(pipe, image, size)
+    out = {}
+    for t in ts:
+        rec = recorder(pipe, prompt, words, concepts=concepts, layers=layers, resolutions=resolutions, heads=heads)
+        noisy = add_noise(pipe, latents, t, seed)
+        with rec:
+            denoiser_pass(pipe, noisy, t, prompt)
+        out[t] = rec.result()
+    return out
 
 
 def denoise_attention(pipe, image, prompt: str, words, *, strength: float = 0.5, num_inference_steps: int = 10,

@@ -57,24 +57,47 @@ def extract_features(pipe, image, *, t: int | None = 0, prompt: str = "", last: 
     >>> extract_features(pipe, image, last=4).shape  # 64 + 64 + 32 + 32 channels: concatenated
     torch.Size([192, 16, 16])
     """
+    return combine_layers(layer_features(pipe, encode_image(pipe, image, size), t=t, prompt=prompt, last=last,
+                                         seed=seed))
+
+
+@torch.no_grad()
+def layer_features(pipe, latents: torch.Tensor, *, t: int | None = 0, prompt: str = "", last: int = 6,
+                   seed: int = 0) -> list[torch.Tensor]:
+    """Each of the last ``last`` output-side layers' features (C, h, w), L2-normalised over channels, for
+    ``latents`` (:func:`encode_image`) noised once to ``t``: one denoiser pass, which :func:`combine_layers` of
+    any trailing subset turns into :func:`extract_features`' result.
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> pipe = load_sd("shapes-sd")
+    >>> layers = layer_features(pipe, encode_image(pipe, sample("test", 0).image), last=3)
+    >>> [tuple(f.shape) for f in layers]
+    [(64, 8, 8), (32, 16, 16), (32, 16, 16)]
+    """
     net = denoiser(pipe)
     layers = output_layers(net)
     if not isinstance(last, int) or not 1 <= last <= len(layers):
         raise ValueError(f"last must be between 1 and {len(layers)} (the denoiser's output-side layers), got {last!r}")
     chosen = layers[-last:]
-    noisy = add_noise(pipe, encode_image(pipe, image, size), t, seed)
+    noisy = add_noise(pipe, latents, t, seed)
     with capture_outputs({n: net.get_submodule(n) for n in chosen}, element=int(is_mmdit(pipe))) as grabbed:
         denoiser_pass(pipe, noisy, t, prompt)
     if is_mmdit(pipe):  # image tokens (1, N, C) → (1, C, h, w) on the patch grid
         p = net.config.patch_size
         grid = (noisy.shape[-2] // p, noisy.shape[-1] // p)
         grabbed = {n: x.transpose(1, 2).reshape(*x.shape[:1], x.shape[-1], *grid) for n, x in grabbed.items()}
-    feats = [F.normalize(grabbed[n][0].float(), dim=0) for n in chosen]
-    hw = max(f.shape[-2:] for f in feats)
-    feats = [F.interpolate(f[None], size=hw, mode="bilinear", align_corners=False)[0] for f in feats]
-    if len({f.shape[0] for f in feats}) == 1:
-        return torch.stack(feats).mean(0)
-    return torch.cat(feats) / len(feats)
+    return [F.normalize(grabbed[n][0].float(), dim=0) for n in chosen]
+
+
+def combine_layers(features: list[torch.Tensor]) -> torch.Tensor:
+    """Layer features (C, h, w) upsampled to the largest of them, then their mean when they share a width, else
+    their concatenation over channels divided by their number."""
+    hw = max(f.shape[-2:] for f in features)
+    features = [F.interpolate(f[None], size=hw, mode="bilinear", align_corners=False)[0] for f in features]
+    if len({f.shape[0] for f in features}) == 1:
+        return torch.stack(features).mean(0)
+    return torch.cat(features) / len(features)
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int = 50, seed: int = 0) -> torch.Tensor:

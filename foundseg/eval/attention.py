@@ -8,8 +8,8 @@ import torch
 
 from ..data import CLASSES, COLOURS
 from ..data.shapes import article
-from ..diffusion import AttentionMaps, cluster_features, denoise_attention, extract_features, generate, renoise_attention
-from ..diffusion.features import choose_k
+from ..diffusion import AttentionMaps, cluster_features, denoise_attention, encode_image, generate, renoise_attention_at
+from ..diffusion.features import choose_k, combine_layers, layer_features
 from ..scaling import minmax_scale
 from .judge import judge
 from .metrics import binary_iou, centred_disc, cluster_scores, mean_or_nan
@@ -155,17 +155,16 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
     >>> all(0 <= v <= 1 for v in curve["all"].values())
     True
     """
-    out = {"all": {}, "by_resolution": {}}
-    for t in ts:
-        ious, res_ious = [], {}
-        for k, (image, prompt, word, mask) in enumerate(items):
-            maps = renoise_attention(pipe, image, prompt, [word], t=t, seed=seed + k, concepts=concepts, size=size)
-            ious.append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
+    ious = {t: [] for t in ts}
+    res_ious = {t: {} for t in ts}
+    for k, (image, prompt, word, mask) in enumerate(items):
+        at_t = renoise_attention_at(pipe, image, prompt, [word], ts, seed=seed + k, concepts=concepts, size=size)
+        for t, maps in at_t.items():
+            ious[t].append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
             for r, m in by_resolution(maps).items():
-                res_ious.setdefault(r, []).append(map_iou(m, mask, threshold, normalise))
-        out["all"][t] = mean_or_nan(ious)
-        out["by_resolution"][t] = {r: mean_or_nan(v) for r, v in res_ious.items()}
-    return out
+                res_ious[t].setdefault(r, []).append(map_iou(m, mask, threshold, normalise))
+    return {"all": {t: mean_or_nan(v) for t, v in ious.items()},
+            "by_resolution": {t: {r: mean_or_nan(v) for r, v in per_r.items()} for t, per_r in res_ious.items()}}
 
 
 def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.5, threshold: float = 0.5,
@@ -212,10 +211,35 @@ def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None
     >>> sorted(q), q["k"], all(0 <= q[m] <= 1 for m in ("miou", "purity"))
     (['k', 'miou', 'purity'], 2.0, True)
     """
-    scores = []
+    return cluster_qualities(pipe, samples, [(t, last, k)], seed, size)[t, last, k]
+
+
+def cluster_qualities(pipe, samples, settings, seed: int = 0, size=None) -> dict:
+    """:func:`cluster_quality` at each ``(t, last, k)`` of ``settings``, by setting, with one encoding per sample
+    and one denoiser pass per sample and t (the same numbers, computed once).
+
+    >>> from foundseg.models import load_sd
+    >>> from foundseg.data import sample
+    >>> pipe, xs = load_sd("shapes-sd"), [sample("test", 0)]
+    >>> q = cluster_qualities(pipe, xs, [(200, 2, None), (200, 6, "auto")])
+    >>> q[200, 2, None] == cluster_quality(pipe, xs, 200, 2), q[200, 6, "auto"] == cluster_quality(pipe, xs, 200, 6, "auto")
+    (True, True)
+    """
+    settings = list(dict.fromkeys(tuple(s) for s in settings))
+    deepest = {}  # t → the most layers any setting averages at t
+    for t, last, _ in settings:
+        if not isinstance(last, int) or last < 1:
+            raise ValueError(f"last must be a positive number of layers, got {last!r}")
+        deepest[t] = max(deepest.get(t, last), last)
+    scores = {s: [] for s in settings}
     for x in samples:
-        features = extract_features(pipe, x.image, t=t, last=last, seed=seed, size=size)
-        n = len(x.class_ids) + 1 if k is None else choose_k(features) if k == "auto" else k
-        labels = cluster_features(features, n, size=x.mask.shape)
-        scores.append(dict(cluster_scores(labels.numpy(), x.mask), k=n))
-    return {m: mean_or_nan(s[m] for s in scores) for m in ("miou", "purity", "k")}
+        latents = encode_image(pipe, x.image, size)
+        for t, n_layers in deepest.items():
+            layers = layer_features(pipe, latents, t=t, last=n_layers, seed=seed)
+            for setting in [s for s in settings if s[0] == t]:
+                _, last, k = setting
+                features = combine_layers(layers[-last:])
+                n = len(x.class_ids) + 1 if k is None else choose_k(features) if k == "auto" else k
+                labels = cluster_features(features, n, size=x.mask.shape)
+                scores[setting].append(dict(cluster_scores(labels.numpy(), x.mask), k=n))
+    return {s: {m: mean_or_nan(q[m] for q in scores[s]) for m in ("miou", "purity", "k")} for s in settings}
