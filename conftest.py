@@ -21,8 +21,8 @@ PARTS_FILES = ("tests/test_book_results.py",)
 LONGEST_FIRST = ("book/03_attention_degrades.ipynb", "tests/test_zoo.py", "book/06_diffusion_transformers.ipynb",
                  "tests/test_book_results.py", "book/02_clip_localizes.ipynb", "book/05_survey.ipynb",
                  "tests/test_install.py")
-"""The files that take longest, longest first (``make test`` with ``--durations=0``: 470, 371, 341, 1237 in
-nine parts, 148, 141 and 128 s of 3035 s in all on a two-core machine)."""
+"""The files that take longest, longest first, as ``make test --durations=0`` measured them on a two-core
+machine (chapter 4's recomputation, in nine parts, is the longest in all)."""
 
 
 def pytest_collection_modifyitems(items):
