@@ -6,7 +6,7 @@ import torch
 
 from foundseg.data import sample
 from foundseg.diffusion import (add_noise, denoise_attention, encode_image, extract_features, generate, output_layers,
-                                renoise_attention, vae_latents)
+                                renoise_attention, renoise_attention_at, vae_latents)
 from foundseg.diffusion.denoiser import is_mmdit
 from foundseg.models import load_sd
 
@@ -37,6 +37,11 @@ def test_renoising_and_denoising_again_on_sd3(dit):
     maps = renoise_attention(dit, s.image, s.caption, ["crescent"], t=400, seed=2)
     assert maps.steps == [0] and maps.mean().shape == (1, 1, 8, 8)
     assert torch.equal(maps.mean(), renoise_attention(dit, s.image, s.caption, ["crescent"], t=400, seed=2).mean())
+    for concepts in (None, ["circle", "square"]):  # one recorder for several t gives each t's own maps
+        at = renoise_attention_at(dit, s.image, s.caption, ["crescent"], [0, 400, 900], seed=2, concepts=concepts)
+        for t, m in at.items():
+            alone = renoise_attention(dit, s.image, s.caption, ["crescent"], t=t, seed=2, concepts=concepts)
+            assert m.steps == [0] and torch.equal(m.mean(), alone.mean()), (concepts, t)
     again = denoise_attention(dit, s.image, s.caption, ["crescent"], strength=0.5, num_inference_steps=4,
                               concepts=["circle"])
     assert again.image.shape == (32, 32, 3) and sorted(again.maps.per_step) == [0, 1]

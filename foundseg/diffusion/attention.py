@@ -195,6 +195,13 @@ class ProcessorRecorder:
     def recording(self) -> bool:
         return self.steps is None or self.step in self.steps
 
+    def reset(self) -> None:
+        """Forget what was recorded and count steps from the start again: the next call is step 0."""
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.per_step: dict[int, dict[str, torch.Tensor]] = {}
+        self.step, self.recorded_steps = -1, []
+
     def __enter__(self):
         modules = {name: self.model.get_submodule(name) for name in self.layers}
         self.original = {name: module.processor for name, module in modules.items()}
@@ -248,10 +255,8 @@ class CrossAttentionRecorder(ProcessorRecorder):
         self._setup(unet, token_groups, heads, select_layers(unet, layers), steps, total_steps)
         self.resolutions = None if resolutions is None else set([resolutions] if isinstance(resolutions, int) else resolutions)
         self.conditional_half, self.trajectory = conditional_half, trajectory
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.per_step: dict[int, dict[str, torch.Tensor]] = {}
-        self.step, self.latent_hw, self.recorded_steps = -1, None, []
+        self.latent_hw = None
+        self.reset()
 
     def _pre_forward(self, module, args, kwargs):
         self.step += 1

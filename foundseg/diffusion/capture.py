@@ -140,8 +140,8 @@ def renoise_attention(pipe, image, prompt: str, words, *, t: int | None = 0, see
 @torch.no_grad()
 def renoise_attention_at(pipe, image, prompt: str, words, ts, *, seed: int = 0, layers=None, resolutions=None,
                          heads="mean", size=None, concepts=None) -> dict:
-    """:func:`renoise_attention` at each t of ``ts``, the image encoded once: ``{t: AttentionMaps}``. Each t
-    is its own single pass on the same noise (``seed``).
+    """:func:`renoise_attention` at each t of ``ts``, the image encoded once and the recorder installed once:
+    ``{t: AttentionMaps}``. Each t is its own single pass on the same noise (``seed``).
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
@@ -152,12 +152,11 @@ def renoise_attention_at(pipe, image, prompt: str, words, ts, *, seed: int = 0, 
     """
     latents = encode_image(pipe, image, size)
     out = {}
-    for t in ts:
-        rec = recorder(pipe, prompt, words, concepts=concepts, layers=layers, resolutions=resolutions, heads=heads)
-        noisy = add_noise(pipe, latents, t, seed)
-        with rec:
-            denoiser_pass(pipe, noisy, t, prompt)
-        out[t] = rec.result()
+    with recorder(pipe, prompt, words, concepts=concepts, layers=layers, resolutions=resolutions, heads=heads) as rec:
+        for t in ts:
+            rec.reset()
+            denoiser_pass(pipe, add_noise(pipe, latents, t, seed), t, prompt)
+            out[t] = rec.result()
     return out
 
 

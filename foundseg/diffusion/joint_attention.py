@@ -149,10 +149,8 @@ class JointAttentionRecorder(ProcessorRecorder):
                  total_steps: int | None = None, conditional_half: bool = False, trajectory: bool = False):
         self._setup(transformer, token_groups, heads, select_joint_layers(transformer, layers), steps, total_steps)
         self.conditional_half, self.trajectory = conditional_half, trajectory
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.per_step: dict[int, dict[str, torch.Tensor]] = {}
-        self.step, self.grid, self.text_length, self.recorded_steps = -1, None, None, []
+        self.grid = self.text_length = None
+        self.reset()
 
     def _pre_forward(self, module, args, kwargs):
         self.step += 1
