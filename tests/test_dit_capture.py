@@ -27,6 +27,9 @@ def test_generation_maps_on_the_patch_grid_and_concepts_leave_the_image_alone(di
     assert is_mmdit(dit) and joint.maps.mean().shape == (1, 2, 8, 8)
     assert concept.maps.mean().shape == (1, 1, 8, 8)  # the words' maps only, not the other concepts'
     assert np.array_equal(joint.image, concept.image)  # concept tokens change nothing the image sees
+    circle = generate(dit, "a red circle", ["circle"], num_inference_steps=3)
+    assert joint.maps.joint is None and circle.maps.joint is None
+    assert torch.equal(concept.maps.joint.mean(), circle.maps.mean())  # the same pass gives the joint maps too
     both = generate(dit, "a red circle", ["circle", "red"], num_inference_steps=3, concepts=["square"])
     share = both.maps.mean()[0].sum(0)  # two of three concepts: their share of each token is below one
     assert bool(((share > 0) & (share < 1)).all())
@@ -42,6 +45,9 @@ def test_renoising_and_denoising_again_on_sd3(dit):
         for t, m in at.items():
             alone = renoise_attention(dit, s.image, s.caption, ["crescent"], t=t, seed=2, concepts=concepts)
             assert m.steps == [0] and torch.equal(m.mean(), alone.mean()), (concepts, t)
+            if concepts:
+                assert torch.equal(m.joint.mean(), at_joint[t].mean())
+        at_joint = at
     again = denoise_attention(dit, s.image, s.caption, ["crescent"], strength=0.5, num_inference_steps=4,
                               concepts=["circle"])
     assert again.image.shape == (32, 32, 3) and sorted(again.maps.per_step) == [0, 1]

@@ -27,6 +27,8 @@ class AttentionMaps:
         per_layer: layer name → maps, K being the number of token groups (words).
         steps: the UNet call indices that were recorded.
         per_step: step → mean of the layers' maps at that step (empty unless ``trajectory=True``).
+        joint: on ConceptAttention's maps (``concepts=``), the same words' joint-attention maps recorded in the
+            same passes (what ``concepts=None`` records); None otherwise.
 
     >>> import torch
     >>> maps = AttentionMaps({"up.0": torch.ones(1, 2, 4, 4), "up.1": torch.ones(1, 2, 8, 8)}, steps=[0])
@@ -39,6 +41,7 @@ class AttentionMaps:
     per_layer: dict[str, torch.Tensor]
     steps: list[int]
     per_step: dict[int, torch.Tensor] = field(default_factory=dict)
+    joint: AttentionMaps | None = None
 
     @property
     def all_heads(self) -> bool:

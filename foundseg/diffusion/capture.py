@@ -23,7 +23,8 @@ def recorder(pipe, prompt: str, words, *, concepts=None, layers=None, resolution
              total_steps: int | None = None, conditional_half: bool = False, trajectory: bool = False):
     """The recorder of ``words``' maps for ``pipe``: :class:`CrossAttentionRecorder` on a UNet,
     :class:`JointAttentionRecorder` on an SD3 transformer, or there :class:`ConceptAttention` when ``concepts``
-    is a list (the words compete with them in its softmax; the result keeps the words' maps only).
+    is a list (the words compete with them in its softmax; the result keeps the words' maps only, and carries
+    the words' joint-attention maps from the same passes as its ``joint``: one generation gives both kinds).
 
     ``resolutions`` pick UNet levels; an SD3 transformer's maps share one grid, so it refuses them. The other
     arguments are the recorders' own.
@@ -45,22 +46,37 @@ def recorder(pipe, prompt: str, words, *, concepts=None, layers=None, resolution
     if heads != "mean":
         raise ValueError("ConceptAttention's maps compare whole attention outputs; heads must be 'mean'")
     named = words + [c for c in concepts if c not in words]
-    return _WordsOnly(pipe.transformer, concept_embeddings(pipe, named), len(words), layers, "output", steps,
-                      total_steps, conditional_half, trajectory)
+    return _WordsOnly(pipe.transformer, concept_embeddings(pipe, named), groups, layers, steps, total_steps,
+                      conditional_half, trajectory)
 
 
 class _WordsOnly(ConceptAttention):
-    """ConceptAttention whose result keeps the first ``n_words`` concepts' maps (the words asked for)."""
+    """ConceptAttention whose result keeps the words' maps (the first concepts) and carries, as its ``joint``,
+    the words' joint-attention maps (token ``groups``) recorded in the same passes at the same layers."""
 
-    def __init__(self, transformer, concepts, n_words: int, *args):
-        super().__init__(transformer, concepts, *args)
-        self.n_words = n_words
+    def __init__(self, transformer, concepts, groups, layers, *args):
+        super().__init__(transformer, concepts, layers, "output", *args)
+        self.joint = JointAttentionRecorder(transformer, groups, self.recorded, "mean", *args)  # fed, never entered
+
+    def _pre_forward(self, module, args, kwargs):
+        super()._pre_forward(module, args, kwargs)
+        self.joint._pre_forward(module, args, kwargs)
+
+    def observe(self, name, attn, hidden_states, encoder_hidden_states, image_rotary_emb):
+        super().observe(name, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
+        if name in self.joint.layers:
+            self.joint.observe(name, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
+
+    def reset(self) -> None:
+        super().reset()
+        if hasattr(self, "joint"):
+            self.joint.reset()
 
     def result(self) -> AttentionMaps:
         maps = super().result()
-        keep = slice(0, self.n_words)
+        keep = slice(0, len(self.joint.groups))
         return AttentionMaps({n: m[..., keep, :, :] for n, m in maps.per_layer.items()}, maps.steps,
-                             {s: m[..., keep, :, :] for s, m in maps.per_step.items()})
+                             {s: m[..., keep, :, :] for s, m in maps.per_step.items()}, self.joint.result())
 
 
 @dataclass

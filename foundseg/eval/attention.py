@@ -141,7 +141,8 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
     ``pipe`` is a Stable Diffusion pipeline; ``threshold`` and ``normalise`` go to :func:`map_iou`; item
     ``k`` is noised with seed ``seed + k``; ``concepts`` as in :func:`generated_scenes`; ``size`` (height,
     width) as in :func:`~foundseg.diffusion.encode_image` (None: the pipeline's own resolution). Returns
-    ``{"all": {t: IoU}, "by_resolution": {t: {rows: IoU}}}``.
+    ``{"all": {t: IoU}, "by_resolution": {t: {rows: IoU}}}``, and with ``concepts`` ``"joint"``: the words'
+    joint-attention IoU from the same passes.
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
@@ -155,7 +156,7 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
     >>> all(0 <= v <= 1 for v in curve["all"].values())
     True
     """
-    ious = {t: [] for t in ts}
+    ious, joint_ious = {t: [] for t in ts}, {t: [] for t in ts}
     res_ious = {t: {} for t in ts}
     for k, (image, prompt, word, mask) in enumerate(items):
         at_t = renoise_attention_at(pipe, image, prompt, [word], ts, seed=seed + k, concepts=concepts, size=size)
@@ -163,8 +164,13 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
             ious[t].append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
             for r, m in by_resolution(maps).items():
                 res_ious[t].setdefault(r, []).append(map_iou(m, mask, threshold, normalise))
-    return {"all": {t: mean_or_nan(v) for t, v in ious.items()},
-            "by_resolution": {t: {r: mean_or_nan(v) for r, v in per_r.items()} for t, per_r in res_ious.items()}}
+            if maps.joint is not None:
+                joint_ious[t].append(map_iou(maps.joint.mean()[0, 0], mask, threshold, normalise))
+    out = {"all": {t: mean_or_nan(v) for t, v in ious.items()},
+           "by_resolution": {t: {r: mean_or_nan(v) for r, v in per_r.items()} for t, per_r in res_ious.items()}}
+    if concepts is not None:
+        out["joint"] = {t: mean_or_nan(v) for t, v in joint_ious.items()}
+    return out
 
 
 def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.5, threshold: float = 0.5,

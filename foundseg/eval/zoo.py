@@ -96,18 +96,19 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
     for seed in range(seeds):
         for colour, shape in progress_bar(combos, f"sd single seed {seed}", progress):
             prompt = f"{article(colour)} {colour} {shape}"
-            g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed)
+            concepts = list(CLASSES) if is_mmdit(pipe) and concept_attention else None
+            g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed,
+                         concepts=concepts)  # with concepts, both kinds of map from one generation
             verdict = judge(g.image, colour, shape)
             colour_ok.append(verdict["colour_ok"])
             shape_ok.append(verdict["shape_ok"])
             both.append(verdict["colour_ok"] and verdict["shape_ok"])
             if verdict["colour_ok"]:
-                ious.append(map_iou(g.maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
+                word_maps = g.maps.joint if concepts else g.maps
+                ious.append(map_iou(word_maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
                 objects.append(verdict["mask"])
-                if is_mmdit(pipe) and concept_attention:
-                    concept = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance,
-                                       seed=seed, concepts=list(CLASSES))
-                    concept_ious.append(map_iou(concept.maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
+                if concepts:
+                    concept_ious.append(map_iou(g.maps.mean()[0, 0], verdict["mask"], threshold, "minmax"))
     pair_ok = []
     rng = np.random.default_rng(0)
     for seed in range(seeds * 16 if two_objects else 0):
