@@ -69,7 +69,7 @@ class _WordsOnly(ConceptAttention):
 
     def reset(self) -> None:
         super().reset()
-        if hasattr(self, "joint"):
+        if hasattr(self, "joint"):  # ConceptAttention's __init__ resets before the joint recorder exists
             self.joint.reset()
 
     def result(self) -> AttentionMaps:

@@ -93,10 +93,10 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
     (``concept_attention_iou``, the same images)."""
     colour_ok, shape_ok, both, ious, concept_ious, objects = [], [], [], [], [], []
     combos = [(c, s) for s in CLASSES for c in COLOURS]
+    concepts = list(CLASSES) if is_mmdit(pipe) and concept_attention else None
     for seed in range(seeds):
         for colour, shape in progress_bar(combos, f"sd single seed {seed}", progress):
             prompt = f"{article(colour)} {colour} {shape}"
-            concepts = list(CLASSES) if is_mmdit(pipe) and concept_attention else None
             g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed,
                          concepts=concepts)  # with concepts, both kinds of map from one generation
             verdict = judge(g.image, colour, shape)
