@@ -143,8 +143,8 @@ def measure_zoo(zoo_dir) -> dict:
     word = [(x.image, f"{article(w)} {w}", w, m) for x, (w, m) in zip(images, first)]
     out["renoise_test_caption"] = {str(t): v for t, v in renoise_curve(pipe, caption, ts)["all"].items()}
     out["renoise_test_word"] = {str(t): v for t, v in renoise_curve(pipe, word, ts)["all"].items()}
-    out["denoise_generated"] = denoise_curve(pipe, items, 0.5, S.count("denoise_steps"))
-    out["denoise_test"] = denoise_curve(pipe, caption, 0.5, S.count("denoise_steps"))
+    out["denoise_generated"] = denoise_curve(pipe, items, 0.5, S.count("denoise_steps"))["all"]
+    out["denoise_test"] = denoise_curve(pipe, caption, 0.5, S.count("denoise_steps"))["all"]
     clustered, n_out = images[:S.count("cluster_images")], len(output_layers(pipe.unet))
     kmeans = cluster_qualities(pipe, clustered, [(t, n_out, k) for t in ts for k in (None, "auto")])
     out["kmeans_oracle_k"] = {str(t): kmeans[t, n_out, None]["miou"] for t in ts}

@@ -72,7 +72,7 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> di
             # words are unknown: that warning is right here, and a real CLIP's tokenizer knows them
             failed += [f"{chapter.name} {line}" for line in stderr_outputs(nb) if UNKNOWN_WORD not in line]
         except Exception as err:  # nbclient raises CellExecutionError with the cell's traceback
-            failed.append(f"{chapter.name}: {err}")
+            failed.append(f"{chapter.name}: {type(err).__name__}: {err}")  # some carry no message
         seconds = time.perf_counter() - start
         last = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
         peak = float(last.split()[-1]) if last.startswith("peak GiB") else float("nan")

@@ -8,6 +8,7 @@ from foundseg.data import sample
 from foundseg.diffusion import (add_noise, denoise_attention, encode_image, extract_features, generate, output_layers,
                                 renoise_attention, renoise_attention_at, vae_latents)
 from foundseg.diffusion.denoiser import is_mmdit
+from foundseg.eval import denoise_curve
 from foundseg.models import load_sd
 
 
@@ -52,6 +53,12 @@ def test_renoising_and_denoising_again_on_sd3(dit):
                               concepts=["circle"])
     assert again.image.shape == (32, 32, 3) and sorted(again.maps.per_step) == [0, 1]
     assert again.maps.per_step[0].shape == (1, 1, 8, 8)
+    plain = denoise_attention(dit, s.image, s.caption, ["crescent"], strength=0.5, num_inference_steps=4)
+    assert np.array_equal(again.image, plain.image)  # the denoising itself is the same, and so are its joint maps
+    assert all(torch.equal(again.maps.joint.per_step[k], plain.maps.per_step[k]) for k in (0, 1))
+    items = [(s.image, s.caption, "crescent", s.mask == s.class_ids[0])]
+    both = denoise_curve(dit, items, 0.5, 4, concepts=["circle"])
+    assert both["joint"] == denoise_curve(dit, items, 0.5, 4)["all"] and sorted(both["all"]) == [1, 2]
 
 
 def test_flow_matching_noise_and_features(dit):

@@ -174,30 +174,37 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
 
 
 def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.5, threshold: float = 0.5,
-                  normalise: str = "minmax", seed: int = 0, concepts=None) -> dict[int, float]:
+                  normalise: str = "minmax", seed: int = 0, concepts=None) -> dict:
     """Mean IoU of the word map at each denoising step k after re-noising to ``strength`` (img2img).
 
     ``pipe`` is a Stable Diffusion pipeline; ``items`` are (image, prompt, word, mask) tuples as in
     :func:`renoise_curve`; ``steps`` and ``guidance`` are the img2img schedule's length (of which
     ``strength`` × ``steps`` are run) and guidance scale; ``threshold`` and ``normalise`` go to
     :func:`map_iou`; item ``k`` uses seed ``seed + k``; ``concepts`` as in :func:`generated_scenes`. Steps are
-    numbered from 1.
+    numbered from 1. Returns ``{"all": {k: IoU}}``, and with ``concepts`` ``"joint"``: the words'
+    joint-attention IoU from the same denoising.
 
     >>> from foundseg.models import load_sd
     >>> from foundseg.data import sample
     >>> s = sample("test", 0)
     >>> items = [(s.image, s.caption, "crescent", s.mask == s.class_ids[0])]
     >>> curve = denoise_curve(load_sd("shapes-sd"), items, strength=0.5, steps=4)
-    >>> sorted(curve), all(0 <= v <= 1 for v in curve.values())
+    >>> sorted(curve["all"]), all(0 <= v <= 1 for v in curve["all"].values())
     ([1, 2], True)
     """
     per_k: dict[int, list] = {}
+    joint_per_k: dict[int, list] = {}
     for k, (image, prompt, word, mask) in enumerate(items):
-        d = denoise_attention(pipe, image, prompt, [word], strength=strength, num_inference_steps=steps,
-                              guidance_scale=guidance, seed=seed + k, concepts=concepts)
-        for j, step in enumerate(sorted(d.maps.per_step)):
-            per_k.setdefault(j + 1, []).append(map_iou(d.maps.per_step[step][0, 0], mask, threshold, normalise))
-    return {k: mean_or_nan(v) for k, v in per_k.items()}
+        maps = denoise_attention(pipe, image, prompt, [word], strength=strength, num_inference_steps=steps,
+                                 guidance_scale=guidance, seed=seed + k, concepts=concepts).maps
+        joint = maps.joint.per_step if maps.joint is not None else {}
+        for per_step, scores in ((maps.per_step, per_k), (joint, joint_per_k)):
+            for j, step in enumerate(sorted(per_step)):
+                scores.setdefault(j + 1, []).append(map_iou(per_step[step][0, 0], mask, threshold, normalise))
+    out = {"all": {k: mean_or_nan(v) for k, v in per_k.items()}}
+    if concepts is not None:
+        out["joint"] = {k: mean_or_nan(v) for k, v in joint_per_k.items()}
+    return out
 
 
 def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None = None, seed: int = 0,
