@@ -31,15 +31,17 @@ OUT = ROOT / "book" / "data" / "evidence.json"
 ABLATION_RESULTS = ROOT / "book" / "data" / "ablation"  # chapter 4's results, one file per zoo
 
 
-def _train_into(target: Path, train) -> None:
+def _train_into(target: Path, train, device: str) -> None:
     """Run ``train(directory)`` into a fresh temporary directory beside ``target``, then rename it into place with
-    its log: a model is there whole or not at all, and a stopped run resumes at the model it stopped in."""
+    its log (which records ``device``): a model is there whole or not at all, and a stopped run resumes at the
+    model it stopped in."""
     import torch
 
     tmp = target.with_name(f".{target.name}.training")
     shutil.rmtree(tmp, ignore_errors=True)
     log = train(tmp)
-    (tmp / "train_log.json").write_text(json.dumps(dict(log, torch=torch.__version__, threads=torch.get_num_threads())))
+    (tmp / "train_log.json").write_text(json.dumps(dict(log, torch=torch.__version__, threads=torch.get_num_threads(),
+                                                             device=device)))
     tmp.rename(target)
 
 
@@ -59,7 +61,7 @@ def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str 
         if name not in measured.get("controls", {}) and not target.exists():
             print(f"training {name}", flush=True)
             target.parent.mkdir(parents=True, exist_ok=True)
-            _train_into(target, lambda d: train_clip(d, 0, progress, device, **overrides))
+            _train_into(target, lambda d: train_clip(d, 0, progress, device, **overrides), device)
     for seed in seeds:
         zoo = MODELS / f"seed-{seed}"
         if f"seed {seed}" in measured.get("zoos", {}):
@@ -67,10 +69,11 @@ def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str 
         zoo.mkdir(parents=True, exist_ok=True)
         if not (zoo / "shapes-clip").exists():
             print(f"training zoo seed {seed}: shapes-clip", flush=True)
-            _train_into(zoo / "shapes-clip", lambda d: train_clip(d, seed, progress, device))
+            _train_into(zoo / "shapes-clip", lambda d: train_clip(d, seed, progress, device), device)
         if not (zoo / "shapes-sd").exists():
             print(f"training zoo seed {seed}: shapes-sd", flush=True)
-            _train_into(zoo / "shapes-sd", lambda d: train_sd(d, zoo / "shapes-clip", seed, progress, device=device))
+            _train_into(zoo / "shapes-sd", lambda d: train_sd(d, zoo / "shapes-clip", seed, progress, device=device),
+                        device)
 
 
 def measure_clip(clip_dir, n_images: int = 500) -> dict:
