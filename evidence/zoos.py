@@ -35,13 +35,11 @@ def _train_into(target: Path, train, device: str) -> None:
     """Run ``train(directory)`` into a fresh temporary directory beside ``target``, then rename it into place with
     its log (which records ``device``): a model is there whole or not at all, and a stopped run resumes at the
     model it stopped in."""
-    import torch
+    from foundseg.training.common import write_train_log
 
     tmp = target.with_name(f".{target.name}.training")
     shutil.rmtree(tmp, ignore_errors=True)
-    log = train(tmp)
-    (tmp / "train_log.json").write_text(json.dumps(dict(log, torch=torch.__version__, threads=torch.get_num_threads(),
-                                                             device=device)))
+    write_train_log(tmp, train(tmp), device)
     tmp.rename(target)
 
 

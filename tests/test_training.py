@@ -1,4 +1,5 @@
 import hashlib
+import json
 
 import pytest
 
@@ -28,6 +29,8 @@ def test_same_seed_same_weights_and_loadable_layout(tmp_path):
     assert logs["shapes-clip"]["steps"] == 3 and logs["shapes-sd"]["unet"]["steps"] == 3
     assert logs["shapes-dit"]["steps"] == 3
     assert not list((tmp_path / "a").glob(".training-*"))  # nothing half-written left behind
+    log = json.loads((tmp_path / "a" / "shapes-sd" / "train_log.json").read_text())
+    assert (log["device"], log["threads"], log["torch"]) == ("cpu", threads + 1, torch.__version__)
     assert load_clip(str(tmp_path / "a" / "shapes-clip")).model.config.image_pooling == "cls"
     pipe = load_sd(str(tmp_path / "a" / "shapes-sd"))
     assert (tmp_path / "a" / "shapes-sd" / "tokenizer" / "vocab.json").exists()

@@ -1,7 +1,6 @@
 """Reproduce the shapes-world model zoo from scratch: ``foundseg zoo train --out DIR`` (or ``python -m foundseg.training``)."""
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -11,6 +10,7 @@ import torch
 
 from .card import write_cards
 from .clip import train_clip
+from .common import write_train_log
 from .dit import train_dit
 from .sd import train_sd
 
@@ -79,7 +79,6 @@ def _train_into(out_dir: Path, seed: int, progress: bool, device, overrides: dic
                                        **overrides.get("dit", {}))
         logs["total_wall_time_s"] = round(time.perf_counter() - start, 1)
         for name in MODELS:
-            (tmp / name / "train_log.json").write_text(json.dumps(dict(logs[name], torch=torch.__version__,
-                                                                       threads=torch.get_num_threads())))
+            write_train_log(tmp / name, logs[name], device)
             _publish(tmp / name, out_dir / name)
     return logs

@@ -1,8 +1,10 @@
 """Pieces every zoo trainer shares: seeding, the training-image pool, schedules, logs."""
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -69,3 +71,11 @@ class LossLog:
         return {"steps": len(next(iter(self.losses.values()), [])), "wall_time_s": round(self.seconds, 1),
                 "final_loss": {k: round(float(np.mean(v[-50:])), 4) for k, v in self.losses.items()},
                 "curves": self.losses}
+
+
+def write_train_log(model_dir, log: dict, device) -> None:
+    """Write ``train_log.json`` in ``model_dir``: ``log`` with the torch version, CPU threads and device it
+    trained with."""
+    (Path(model_dir) / "train_log.json").write_text(json.dumps(dict(log, torch=torch.__version__,
+                                                                      threads=torch.get_num_threads(),
+                                                                      device=str(device))))
