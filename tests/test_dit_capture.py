@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from foundseg.data import sample
-from foundseg.diffusion import (add_noise, denoise_attention, encode_image, extract_features, generate, output_layers,
-                                renoise_attention, renoise_attention_at, vae_latents)
+from foundseg.diffusion import (add_noise, denoise_attention, denoising_errors, encode_image, extract_features,
+                                generate, output_layers, renoise_attention, renoise_attention_at, vae_latents)
 from foundseg.diffusion.denoiser import is_mmdit
 from foundseg.eval import denoise_curve
 from foundseg.models import load_sd
@@ -70,6 +70,21 @@ def test_flow_matching_noise_and_features(dit):
     assert features.shape == (128, 8, 8)
     with pytest.raises(ValueError, match="last must be between 1 and 4"):
         extract_features(dit, sample("test", 0).image, last=5)
+
+
+def test_diffusion_classifier_scores_the_transformers_velocity(dit):
+    image = sample("test", 0).image
+    errors = denoising_errors(dit, image, ["a circle", "a crescent"], timesteps=(200, 700), seed=4)
+    latents = encode_image(dit, image).expand(2, -1, -1, -1)
+    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(4))
+    sigma = torch.tensor([0.2, 0.7])[:, None, None, None]
+    text, _, pooled, _ = dit.encode_prompt("a crescent", None, None, "cpu", 1, False)
+    with torch.no_grad():
+        velocity = dit.transformer(hidden_states=(1 - sigma) * latents + sigma * noise,
+                                   timestep=torch.tensor([200.0, 700.0]), encoder_hidden_states=text.expand(2, -1, -1),
+                                   pooled_projections=pooled.expand(2, -1)).sample
+    torch.testing.assert_close(errors[1], ((velocity - (noise - latents)) ** 2).mean())
+    assert errors[0] != errors[1]
 
 
 def test_what_only_one_kind_of_denoiser_has_is_refused(dit, unet_pipe):

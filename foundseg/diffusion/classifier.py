@@ -1,17 +1,21 @@
 """Diffusion models as zero-shot classifiers (Li et al.; Clark & Jaini): the class whose prompt lets the
-UNet predict the added noise best — lowest denoising error over a fixed set of (timestep, noise) pairs."""
+denoiser predict best — lowest denoising error over a fixed set of (timestep, noise) pairs. A UNet predicts the
+added noise; a flow-matching transformer (SD3) the velocity, noise minus data."""
 from __future__ import annotations
 
 import torch
 
+from .denoiser import denoiser_pass, is_mmdit
 from .latents import encode_image
 
 
 @torch.no_grad()
 def denoising_errors(pipe, image, prompts, timesteps=(100, 300, 500, 700, 900), seed: int = 0) -> torch.Tensor:
-    """Mean squared error of the UNet's noise prediction per prompt (P,), over ``timesteps`` with fixed noise.
+    """Mean squared error of the denoiser's prediction per prompt (P,), over ``timesteps`` with fixed noise.
 
-    Every prompt sees the same noised latents, so differences come from the text alone.
+    Every prompt sees the same noised latents, so differences come from the text alone. The target is the
+    noise for a UNet and the velocity (noise − data) for a diffusion transformer, whose latents are noised by
+    rectified flow at σ = t / ``num_train_timesteps`` (as :func:`~foundseg.diffusion.latents.add_noise`).
 
     ``image`` is read as :func:`encode_image` reads it; ``prompts`` is a list of texts; ``timesteps`` are
     training timesteps of the scheduler, each with its own noise tensor drawn from ``seed``.
@@ -27,16 +31,17 @@ def denoising_errors(pipe, image, prompts, timesteps=(100, 300, 500, 700, 900), 
     n_train = pipe.scheduler.config.num_train_timesteps
     if not timesteps or any(not 0 <= t < n_train for t in timesteps):
         raise ValueError(f"timesteps must be integers in [0, {n_train}), got {timesteps!r}")
-    latents = encode_image(pipe, image)
+    latents = encode_image(pipe, image).expand(len(timesteps), -1, -1, -1)
     g = torch.Generator().manual_seed(seed)
-    noise = torch.randn((len(timesteps), *latents.shape[1:]), generator=g).to(latents.device, latents.dtype)
+    noise = torch.randn(latents.shape, generator=g).to(latents.device, latents.dtype)
     t = torch.tensor(list(timesteps), device=latents.device)
-    noisy = pipe.scheduler.add_noise(latents.expand(len(timesteps), -1, -1, -1), noise, t)
-    text = pipe.encode_prompt(list(prompts), latents.device, 1, False)[0]
-    errors = []
-    for emb in text:
-        pred = pipe.unet(noisy, t, encoder_hidden_states=emb[None].expand(len(timesteps), -1, -1)).sample
-        errors.append(((pred.float() - noise.float()) ** 2).mean())
+    if is_mmdit(pipe):
+        sigma = (t.to(latents.dtype) / n_train)[:, None, None, None]
+        noisy, target = (1 - sigma) * latents + sigma * noise, noise - latents
+    else:
+        noisy, target = pipe.scheduler.add_noise(latents, noise, t), noise
+    errors = [((denoiser_pass(pipe, noisy, list(timesteps), prompt).sample.float() - target.float()) ** 2).mean()
+              for prompt in prompts]
     return torch.stack(errors)
 
 

@@ -43,8 +43,9 @@ def text_condition(pipe, prompt: str, device) -> dict:
 
 
 @torch.no_grad()
-def denoiser_pass(pipe, latents: torch.Tensor, t: int | None, prompt: str = ""):
-    """One pass of the denoiser over ``latents`` at timestep ``t`` (``None``: 0), conditioned on ``prompt``.
+def denoiser_pass(pipe, latents: torch.Tensor, t: int | list[int] | None, prompt: str = ""):
+    """One pass of the denoiser over ``latents`` at timestep ``t`` (``None``: 0; or one timestep per latent),
+    conditioned on ``prompt``.
 
     >>> import torch
     >>> from foundseg.models import load_sd
@@ -52,8 +53,10 @@ def denoiser_pass(pipe, latents: torch.Tensor, t: int | None, prompt: str = ""):
     torch.Size([1, 4, 16, 16])
     """
     net = denoiser(pipe)
-    timestep = torch.tensor([0 if t is None else int(t)], device=latents.device)
+    steps = t if isinstance(t, (list, tuple)) else [0 if t is None else t]
+    timestep = torch.tensor([int(step) for step in steps], device=latents.device)
     condition = text_condition(pipe, prompt, latents.device)
+    condition = {k: v.expand(len(latents), *v.shape[1:]) for k, v in condition.items()}  # one prompt, every latent
     if is_mmdit(pipe):
         return net(hidden_states=latents, timestep=timestep.to(latents.dtype), **condition)
     return net(latents, timestep, **condition)
