@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from .denoiser import denoiser_pass, is_mmdit
-from .latents import encode_image
+from .latents import encode_image, noise_generator, noised
 
 
 @torch.no_grad()
@@ -15,7 +15,7 @@ def denoising_errors(pipe, image, prompts, timesteps=(100, 300, 500, 700, 900), 
 
     Every prompt sees the same noised latents, so differences come from the text alone. The target is the
     noise for a UNet and the velocity (noise − data) for a diffusion transformer, whose latents are noised by
-    rectified flow at σ = t / ``num_train_timesteps`` (as :func:`~foundseg.diffusion.latents.add_noise`).
+    rectified flow at σ = t / ``num_train_timesteps`` (:func:`~foundseg.diffusion.latents.noised`).
 
     ``image`` is read as :func:`encode_image` reads it; ``prompts`` is a list of texts; ``timesteps`` are
     training timesteps of the scheduler, each with its own noise tensor drawn from ``seed``.
@@ -32,14 +32,9 @@ def denoising_errors(pipe, image, prompts, timesteps=(100, 300, 500, 700, 900), 
     if not timesteps or any(not 0 <= t < n_train for t in timesteps):
         raise ValueError(f"timesteps must be integers in [0, {n_train}), got {timesteps!r}")
     latents = encode_image(pipe, image).expand(len(timesteps), -1, -1, -1)
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(latents.shape, generator=g).to(latents.device, latents.dtype)
-    t = torch.tensor(list(timesteps), device=latents.device)
-    if is_mmdit(pipe):
-        sigma = (t.to(latents.dtype) / n_train)[:, None, None, None]
-        noisy, target = (1 - sigma) * latents + sigma * noise, noise - latents
-    else:
-        noisy, target = pipe.scheduler.add_noise(latents, noise, t), noise
+    noise = torch.randn(latents.shape, generator=noise_generator(seed)).to(latents.device, latents.dtype)
+    noisy = noised(pipe, latents, noise, torch.tensor(list(timesteps), device=latents.device))
+    target = noise - latents if is_mmdit(pipe) else noise
     errors = [((denoiser_pass(pipe, noisy, list(timesteps), prompt).sample.float() - target.float()) ** 2).mean()
               for prompt in prompts]
     return torch.stack(errors)

@@ -112,7 +112,14 @@ def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torc
     if not isinstance(t, (int, np.integer)) or not 0 <= t < n_train:
         raise ValueError(f"t must be an integer timestep in [0, {n_train}) or None, got {t!r}")
     noise = torch.randn(latents.shape, generator=noise_generator(seed)).to(latents.device, latents.dtype)
-    if is_mmdit(pipe):
-        sigma = int(t) / n_train
-        return (1 - sigma) * latents + sigma * noise
-    return pipe.scheduler.add_noise(latents, noise, torch.tensor([int(t)]))
+    return noised(pipe, latents, noise, torch.tensor([int(t)]))
+
+
+def noised(pipe, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """``latents`` noised with ``noise`` at the training ``timesteps`` (one for all latents, or one each): by
+    rectified flow, (1 − σ) x + σ ε with σ = t / ``num_train_timesteps``, for a diffusion transformer's pipeline;
+    by its scheduler's ``add_noise`` for a UNet's."""
+    if not is_mmdit(pipe):
+        return pipe.scheduler.add_noise(latents, noise, timesteps)
+    sigma = (timesteps.double() / pipe.scheduler.config.num_train_timesteps).reshape(-1, 1, 1, 1)
+    return (1 - sigma).to(latents.device, latents.dtype) * latents + sigma.to(latents.device, latents.dtype) * noise
