@@ -20,6 +20,23 @@ def single_object_test_images(n: int) -> list[int]:
     return [i for i in range(3 * n) if len(sample("test", i).objects) == 1][:n]
 
 
+def true_classes(ids) -> np.ndarray:
+    """Class index (into ``CLASSES``) of the one object of each single-object test image in ``ids``."""
+    return np.array([sample("test", i).objects[0].class_id - 1 for i in ids])
+
+
+def diffusion_answers(pipe, ids, size: int = 32) -> np.ndarray:
+    """Class index that ``pipe``, as a diffusion classifier ("a {class}", five timesteps), gives each test
+    image in ``ids`` rendered at ``size`` px.
+
+    >>> from foundseg.models import load_sd
+    >>> ids = single_object_test_images(4)
+    >>> float((diffusion_answers(load_sd("shapes-sd"), ids) == true_classes(ids)).mean())
+    1.0
+    """
+    return np.array([diffusion_classify(pipe, sample("test", i, size=size).image, CLASSES) for i in ids])
+
+
 def zero_shot_accuracy(pipe, clip, n_images: int, sd_size: int = 32, clip_size: int = 64, batch: int = 128) -> dict:
     """Top-1 of ``pipe`` as a diffusion classifier ("a {class}", five timesteps) and of ``clip`` zero-shot
     ("a photo of a {class}.") on the first ``n_images`` single-object test images, rendered at ``sd_size`` and
@@ -31,9 +48,8 @@ def zero_shot_accuracy(pipe, clip, n_images: int, sd_size: int = 32, clip_size: 
     (2, ['clip', 'diffusion'], 8)
     """
     ids = single_object_test_images(n_images)
-    truth = np.array([sample("test", i).objects[0].class_id - 1 for i in ids])
-    preds = {"diffusion": np.array([diffusion_classify(pipe, sample("test", i, size=sd_size).image, CLASSES)
-                                    for i in ids])}
+    truth = true_classes(ids)
+    preds = {"diffusion": diffusion_answers(pipe, ids, sd_size)}
     with torch.no_grad():
         text = class_embeddings(clip.model, clip.tokenizer, CLASSES)
         images = np.stack([sample("test", i, size=clip_size).image for i in ids])
