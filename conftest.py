@@ -22,7 +22,7 @@ LONGEST_FIRST = ("book/03_attention_degrades.ipynb", "tests/test_zoo.py", "book/
                  "tests/test_book_results.py", "book/02_clip_localizes.ipynb", "book/05_survey.ipynb",
                  "tests/test_install.py")
 """The files that take longest, longest first, as ``make test --durations=0`` measured them on a two-core
-machine (chapter 4's recomputation, in nine parts, is the longest in all)."""
+machine (chapter 4's recomputation, in seven parts, is the longest in all)."""
 
 
 def pytest_collection_modifyitems(items):

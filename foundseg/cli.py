@@ -338,7 +338,7 @@ def _eval(args) -> None:
 
 def _ablation_rows(args) -> dict:
     from .diffusion import OdiseConfig
-    from .eval.ablation import CLIP_ONLY, NEW_ROWS, PAPER_ROWS
+    from .experiments.odise_parts import CLIP_ONLY, NEW_ROWS, PAPER_ROWS
 
     known = {**PAPER_ROWS, **NEW_ROWS}
     if args.config:
@@ -349,7 +349,7 @@ def _ablation_rows(args) -> dict:
             raise CommandError(f"--config {args.config} must hold a non-empty 'rows' mapping")
         rows = {}
         for name, fields in spec["rows"].items():
-            if fields == CLIP_ONLY:
+            if fields == "clip":
                 rows[name] = CLIP_ONLY
                 continue
             fields = {k: tuple(v) if isinstance(v, list) else v for k, v in (fields or {}).items()}
@@ -371,26 +371,30 @@ def _ablation_rows(args) -> dict:
 def _ablate(args) -> None:
     import csv
 
-    from .eval.ablation import run_ablation, summarise
+    from .experiments.odise_parts import run_ablation, summarise
     from .models import current_scale, load_clip
 
     rows = _ablation_rows(args)
     out = _out_dir(args, ["ablation.csv", "ablation.json"])
     device = _device(args)
     s = current_scale()
+    if args.captioner_steps > args.steps:
+        raise CommandError(f"--captioner-steps {args.captioner_steps} must not exceed --steps {args.steps}")
     results = run_ablation(_load_sd(args.sd_model, device), load_clip(args.model, device=device), rows,
-                           args.n_train, args.n_test, tuple(range(args.seeds)), args.steps, args.cache, args.image_size,
-                           feature_batch=s.feature_batch, captioner_batch=s.captioner_batch)
+                           args.n_train, args.n_test, tuple(range(args.seeds)), args.steps, args.captioner_steps,
+                           args.cache, args.image_size, feature_batch=s.feature_batch,
+                           captioner_batch=s.captioner_batch)
     table = summarise(results)
     with open(out / "ablation.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    settings = {k: getattr(args, k) for k in ("n_train", "n_test", "seeds", "steps", "image_size", "model", "sd_model")}
+    settings = {k: getattr(args, k) for k in ("n_train", "n_test", "seeds", "steps", "captioner_steps", "image_size",
+                                              "model", "sd_model")}
     (out / "ablation.json").write_text(json_text({"settings": settings, "results": results},
                                                  "mIoU undefined: no test pixel of those classes"))
     for row in table:
-        print(f"{row['row']:<48} seen {row['seen_mean']:.3f}±{row['seen_std']:.3f}  "
+        print(f"{row['row']:<48} {row['variant']:<9} seen {row['seen_mean']:.3f}±{row['seen_std']:.3f}  "
               f"unseen {row['unseen_mean']:.3f}±{row['unseen_std']:.3f}  all {row['all_mean']:.3f}±{row['all_std']:.3f}")
 
 
@@ -490,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--seeds", type=positive_int, default=scale.count("ablation_seeds"),
                     help="head trainings per row (seeds 0..N-1)")
     ab.add_argument("--steps", type=positive_int, default=scale.count("head_steps"), help="head training steps")
+    ab.add_argument("--captioner-steps", type=int, default=scale.count("captioner_steps"),
+                    help="of those, the first steps that train the implicit captioner too")
     ab.add_argument("--image-size", type=positive_int, default=scale.sd_size,
                     help="shapes-world image size fed to the SD pipeline")
     ab.add_argument("--cache", default=".foundseg-cache/odise", help="feature cache directory")

@@ -1,11 +1,11 @@
-"""Training an open-vocabulary head on the seen classes' labels, the unseen classes' pixels left out."""
+"""Training heads on the seen classes' labels, the unseen classes' pixels left out."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from ..data import CLASSES, SEEN_CLASSES
-from .open_vocab import OpenVocabHead, segmentation_loss
+from .mask_classification import MaskClassificationHead, set_loss
 
 
 def seen_labels(masks: np.ndarray) -> np.ndarray:
@@ -21,40 +21,39 @@ def seen_labels(masks: np.ndarray) -> np.ndarray:
     return out
 
 
-def train_head(train_feats, train_labels, seen_text, seed: int, steps: int = 300, batch: int = 64, lr: float = 2e-3,
-               feature_fn=None, captioner=None) -> OpenVocabHead:
-    """Train an :class:`OpenVocabHead` (and the captioner, if given) on seen-class labels.
+def train_mask_head(feature_fn, train_labels: torch.Tensor, seen_text: torch.Tensor, seed: int, steps: int = 400,
+                    batch: int = 32, lr: float = 2e-3, captioner=None, head: MaskClassificationHead | None = None,
+                    **head_options) -> MaskClassificationHead:
+    """Train a :class:`~foundseg.heads.mask_classification.MaskClassificationHead` (and the ``captioner``, if
+    given) with Mask2Former's set loss on seen-class labels.
 
-    ``feature_fn(indices)`` computes features live (the implicit-captioner row); else ``train_feats`` is used.
-    ``train_labels`` are :func:`seen_labels` (N, H, W) int64, ``seen_text`` the seen classes' text embeddings
-    (S, P); ``seed``, ``steps``, ``batch`` and ``lr`` set the AdamW run. The head is built on the device of the
-    features and returned there, in eval mode.
+    ``feature_fn(indices)`` returns the features (B, C, h, w) of those training images — a slice of cached
+    features, or features computed live through the captioner; ``train_labels`` are :func:`seen_labels`
+    (N, H, W) int64 on the features' device; ``seen_text`` the seen classes' text embeddings (S, P). ``seed``,
+    ``steps``, ``batch`` and ``lr`` set the AdamW run (one-cycle cosine schedule). A given ``head`` is trained
+    further; otherwise one is built with ``head_options`` on the features' device. Returned in eval mode.
 
-    >>> from foundseg.models import load_clip
-    >>> from foundseg.data import batch
-    >>> from foundseg.clip import class_embeddings
-    >>> from foundseg.clip.features import clip_features
-    >>> clip = load_clip("shapes-clip")
-    >>> images, masks, _ = batch("train", range(4))
-    >>> feats = clip_features(clip, images)
-    >>> text = class_embeddings(clip.model, clip.tokenizer, SEEN_CLASSES)
-    >>> head = train_head(feats, seen_labels(masks.astype(np.int64)), text, seed=0, steps=2, batch=4)
-    >>> head.training, head(feats, text).shape  # background + the 6 seen classes
-    (False, torch.Size([4, 7, 8, 8]))
+    >>> feats = torch.randn(4, 8, 8, 8)
+    >>> labels = torch.zeros(4, 16, 16, dtype=torch.long)
+    >>> labels[:, 4:12, 4:12] = 1
+    >>> head = train_mask_head(lambda idx: feats[idx], labels, torch.randn(6, 16), seed=0, steps=2, batch=2,
+    ...                        hidden=16)
+    >>> head.training, [tuple(x.shape) for x in head(feats, torch.randn(8, 16))]  # background, 8 classes, no object
+    (False, [(4, 8, 10), (4, 8, 8, 8)])
     """
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    probe = feature_fn(torch.arange(2)) if feature_fn else train_feats[:2]
-    head = OpenVocabHead(probe.shape[1], seen_text.shape[1]).to(probe.device)
+    probe = feature_fn(torch.arange(1))
+    head = head if head is not None else MaskClassificationHead(probe.shape[1], seen_text.shape[1], **head_options)
+    head = head.to(probe.device).train()
     params = list(head.parameters()) + (list(captioner.parameters()) if captioner else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    labels = torch.from_numpy(train_labels).to(probe.device)
-    n = len(labels)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 2), pct_start=0.1)
     for _ in range(steps):
-        idx = torch.randint(n, (batch,), generator=g)
-        feats = feature_fn(idx) if feature_fn else train_feats[idx]
-        loss = segmentation_loss(head(feats, seen_text), labels[idx])
+        idx = torch.randint(len(train_labels), (batch,), generator=g)
+        loss = set_loss(*head(feature_fn(idx), seen_text), train_labels[idx.to(train_labels.device)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        schedule.step()
     return head.eval()

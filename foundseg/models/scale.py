@@ -87,12 +87,12 @@ SCALES = {
                     feature_batch=128, captioner_batch=32, counts=MappingProxyType(dict(
                         cam_images=500, layer_images=200, scenes=100, gen_steps=20, denoise_steps=10,
                         cluster_images=100, ablation_train=600, ablation_test=200, ablation_seeds=3,
-                        head_steps=200, classifier_images=200)), cpu_threads=1),
+                        head_steps=400, captioner_steps=100, classifier_images=200)), cpu_threads=1),
     "full": Scale("full", FULL_SCALE["clip"], FULL_SCALE["sd"], FULL_SCALE["dit"], clip_size=224, sd_size=512, sd_half=True,
                   feature_batch=8, captioner_batch=4, counts=MappingProxyType(dict(
                       cam_images=500, layer_images=200, scenes=50, gen_steps=50, denoise_steps=20,
                       cluster_images=50, ablation_train=1000, ablation_test=300, ablation_seeds=3,
-                      head_steps=300, classifier_images=100))),
+                      head_steps=600, captioner_steps=200, classifier_images=100))),
 }
 """The two scales as shipped; :func:`current_scale` applies the environment's overrides."""
 COUNTS = tuple(SCALES["shapes"].counts)
