@@ -58,6 +58,8 @@ ENSEMBLE_WEIGHTS = {"ensemble": (ODISE_ALPHA, ODISE_BETA), "head": (0.0, 0.0), "
 FLOOR = "all background"
 AT_THE_FLOOR = 0.05
 """A row within this mIoU of the all-background floor supports no conclusion."""
+PROBE_STEPS = 300
+"""The linear probe's training steps (fewer when the head itself trains fewer)."""
 FEATURE_SIZE = (16, 16)
 """The grid every row's features are fused to: the UNet's finest output block on a 32 px image."""
 
@@ -145,12 +147,13 @@ def _score(pred: np.ndarray, masks: np.ndarray) -> dict:
 def run_ablation(pipe, clip, rows=None, n_train: int = 600, n_test: int = 200, seeds=(0, 1, 2), steps: int = 400,
                  captioner_steps: int = 100, cache_dir=None, image_size: int = 32, progress: bool = True,
                  feature_batch: int = 128, captioner_batch: int = 32, results_dir=None) -> dict:
-    """Train and score every row for every seed. Returns ``{"floor": {metric: value}, "rows": {row: {variant:
+    """Train and score every row for every seed. Returns ``{"threads": n, "floor": {metric: value}, "rows": {row: {variant:
     {metric: [per-seed values]}, "kmeans": value}}}`` with metrics ``seen``, ``unseen`` and ``all`` (mIoU over
     the seen classes, the unseen ones, and all classes with background), variants as in :data:`VARIANTS`, the
     floor predicting background everywhere and ``kmeans`` the mean one-to-one cluster mIoU of k-means with the
     true number of regions (an oracle k) on each test image's features (the first seed's, for the captioner
-    row), as chapter 3 clusters.
+    row), as chapter 3 clusters; ``threads`` is torch's CPU thread count during the run (training on another
+    count sums floats in another order, and the numbers move by up to a few hundredths).
 
     Images are rendered at ``image_size`` px (32 for shapes-sd, 512 for Stable Diffusion 1.5); the CLIP-only
     row, the frozen CLIP of the ensemble and the implicit captioner's CLIP image embeddings use CLIP's own input
@@ -224,7 +227,8 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, captioner_steps, 
         te_clip = embed_images(clip.model, te_clip_images, feature_batch).float().to(device)
         te_dense = dense_clip_embeddings(clip, te_clip_images, feature_batch).float().to(device)
     clip_scale = clip.model.logit_scale.exp().item()
-    results = {"floor": _score(np.zeros_like(te_masks), te_masks), "rows": {}}
+    # training's float sums depend on the number of threads: the results say how many computed them
+    results = {"threads": torch.get_num_threads(), "floor": _score(np.zeros_like(te_masks), te_masks), "rows": {}}
     for name, config in progress_bar(list(rows.items()), "rows", progress):
         out = {v: {"seen": [], "unseen": [], "all": []} for v in VARIANTS}
         if not trains_captioner(config):  # the features do not depend on the seed: computed (or read) once per row
@@ -260,7 +264,7 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, captioner_steps, 
                     pred = semantic_inference(probs, masks, te_masks.shape[-2:]).cpu().numpy()
                     for k, v in _score(pred, te_masks).items():
                         out[variant][k].append(v)
-            probe = train_probe(tr_feats, tr_labels, 1 + len(SEEN_CLASSES), seed)
+            probe = train_probe(tr_feats, tr_labels, 1 + len(SEEN_CLASSES), seed, min(PROBE_STEPS, steps))
             with torch.no_grad():
                 logits = torch.nn.functional.interpolate(probe(te_feats), size=te_masks.shape[-2:], mode="bilinear",
                                                          align_corners=False)
