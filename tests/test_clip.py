@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from foundseg.clip import SHAPES_BACKGROUND, dense_clip, gradcam, semantic_map, threshold_maps
+from foundseg.clip import SHAPES_BACKGROUND, ClassPrompts, dense_clip, gradcam, semantic_map, threshold_maps
 from foundseg.clip.inputs import prepare_image
 from foundseg.clip.prompts import class_embeddings
 from foundseg.models import load_clip, save_random_clip
@@ -54,6 +54,58 @@ def test_gradcam_equals_reference_for_every_class(clip, image, pooling):
     assert cam.maps.shape == (3, 40, 56) and cam.maps.min() >= 0 and cam.maps.max() <= 1
     for name, got in zip(names, cam.maps):
         assert np.abs(got - reference_gradcam(clip, image, name, pooling)).max() <= 1e-5
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"background": SHAPES_BACKGROUND}, {"scaling": "joint"},
+                                    {"target": "layer_input"}, {"target": "layer_output", "pooling": "patch_mean"}])
+def test_a_batch_gives_each_image_the_maps_it_gets_alone(clip, kwargs):
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(32, 32, 3)] * 3 + [(40, 56, 3)] * 2]
+    names = ["circle", "square", "star"]
+    batch = gradcam(clip, images, names, batch_size=2, **kwargs)  # two sizes, chunks of two
+    assert isinstance(batch, list) and len(batch) == 5
+    for img, got in zip(images, batch):
+        alone = gradcam(clip, img, names, **kwargs)
+        assert got.maps.shape == alone.maps.shape == (3, *img.shape[:2])
+        assert np.abs(got.maps - alone.maps).max() <= 1e-5 and np.abs(got.scores - alone.scores).max() <= 1e-6
+    stacked = dense_clip(clip, np.stack(images[:3]), names)
+    for img, got in zip(images, stacked):
+        assert np.abs(got.maps - dense_clip(clip, img, names).maps).max() <= 1e-5
+
+
+def test_class_prompts_encode_each_class_once_for_every_image(clip, image, monkeypatch):
+    import foundseg.clip.prompts as prompts_module
+
+    encoded = []
+    original = prompts_module.text_embeddings
+    monkeypatch.setattr(prompts_module, "text_embeddings", lambda m, t, texts: encoded.extend(texts) or original(m, t, texts))
+    by_names = gradcam(clip, image, ["circle", "square"], background=SHAPES_BACKGROUND)
+    square_alone = dense_clip(clip, image, ["square"]).maps[0]
+    encoded.clear()
+    prompts = ClassPrompts(clip, ["circle", "square"], background=SHAPES_BACKGROUND)
+    before = len(encoded)
+    assert before == 2 + len(SHAPES_BACKGROUND), encoded
+    cams = gradcam(clip, [image, image[:32, :32]], prompts)
+    square = dense_clip(clip, image, prompts.subset(["square"]))
+    assert len(encoded) == before and [c.class_names for c in cams] == [["circle", "square"]] * 2
+    assert np.abs(cams[0].maps - by_names.maps).max() <= 1e-6 and np.allclose(square.maps[0], square_alone, atol=1e-6)
+    prompts.subset(["star"])
+    assert encoded[before:] == ["a photo of a star."] and prompts.names == ["circle", "square", "star"]
+
+
+def test_class_prompts_refuse_what_they_cannot_serve(clip, image, tiny_clip_dir):
+    prompts = ClassPrompts(clip, ["circle"])
+    with pytest.raises(ValueError, match="templates: set them when building the ClassPrompts"):
+        gradcam(clip, image, prompts, templates=["a {}."])
+    other = load_clip(str(tiny_clip_dir))  # the same weights, another model object
+    with pytest.raises(ValueError, match="class_names: these ClassPrompts were encoded with another CLIP"):
+        gradcam(other, image, prompts)
+    with pytest.raises(ValueError, match="hold no class yet"):
+        dense_clip(clip, image, ClassPrompts(clip))
+    with pytest.raises(ValueError, match="images must hold at least one image"):
+        gradcam(clip, [], prompts)
+    with pytest.raises(ValueError, match="batch_size"):
+        gradcam(clip, image, prompts, batch_size=0)
 
 
 def test_joint_scaling_keeps_the_classes_strengths(clip, image):
@@ -112,7 +164,7 @@ def test_background_softmax_templates_and_targets(clip, image):
     ({"image": np.zeros((2, 16, 16), np.uint8)}, "image must have shape"),
 ])
 def test_bad_arguments(clip, image, kwargs, match):
-    args = {"image": image, "class_names": ["circle"], **kwargs}
+    args = {"images": kwargs.pop("image", image), "class_names": ["circle"], **kwargs}
     with pytest.raises(ValueError, match=match):
         gradcam(clip, **args)
     with pytest.raises(ValueError, match="image"):

@@ -2,8 +2,9 @@
 from .dense import dense_clip
 from .gradcam import TARGETS, CAMResult, gradcam
 from .masks import THRESHOLD_METHODS, labels_from_maps, otsu_threshold, semantic_map, threshold_maps
-from .prompts import CLIP_ES_BACKGROUND, DEFAULT_TEMPLATES, ENSEMBLE_TEMPLATES, SHAPES_BACKGROUND, class_embeddings
+from .prompts import (CLIP_ES_BACKGROUND, DEFAULT_TEMPLATES, ENSEMBLE_TEMPLATES, SHAPES_BACKGROUND, ClassPrompts,
+                      class_embeddings)
 
-__all__ = ["CAMResult", "CLIP_ES_BACKGROUND", "DEFAULT_TEMPLATES", "ENSEMBLE_TEMPLATES", "SHAPES_BACKGROUND",
+__all__ = ["CAMResult", "CLIP_ES_BACKGROUND", "ClassPrompts", "DEFAULT_TEMPLATES", "ENSEMBLE_TEMPLATES", "SHAPES_BACKGROUND",
            "TARGETS", "THRESHOLD_METHODS", "class_embeddings", "dense_clip", "gradcam", "labels_from_maps", "otsu_threshold",
            "semantic_map", "threshold_maps"]

@@ -43,6 +43,39 @@ def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Te
     return x, (h, w)
 
 
+def image_list(images) -> tuple[list, bool]:
+    """``images`` as a list of images, and whether a single image was given: a list or tuple of images and a
+    stacked (N, H, W, 3) array or tensor are batches, anything else is one image."""
+    if isinstance(images, (list, tuple)) or (isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4):
+        if len(images) == 0:
+            raise ValueError("images must hold at least one image")
+        return list(images), False
+    return [images], True
+
+
+def over_images(model, images, input_size, batch_size: int, compute, result):
+    """Run a map method over one image or a batch: each image prepared for ``model`` (see
+    :func:`prepare_image`), images of one prepared size sent through ``compute(pixels)`` up to ``batch_size``
+    at a time, which returns (maps (N, C, h, w), scores (N, C)); ``result(maps, scores, size)`` makes each
+    image's result from its own maps and scores and its original (H, W). Returns one result, or a list for a
+    batch."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch, single = image_list(images)
+    prepared = [prepare_image(model, image, input_size) for image in batch]
+    by_size: dict[tuple, list[int]] = {}
+    for i, (pixels, _) in enumerate(prepared):
+        by_size.setdefault(tuple(pixels.shape), []).append(i)
+    results = [None] * len(batch)
+    for members in by_size.values():
+        for start in range(0, len(members), batch_size):
+            chunk = members[start:start + batch_size]
+            maps, scores = compute(torch.cat([prepared[i][0] for i in chunk]))
+            for j, i in enumerate(chunk):
+                results[i] = result(maps[j], scores[j], prepared[i][1])
+    return results[0] if single else results
+
+
 def token_grid(pixels: torch.Tensor, patch: int) -> tuple[int, int]:
     """Rows and columns of patch tokens for ``pixels``."""
     return pixels.shape[-2] // patch, pixels.shape[-1] // patch

@@ -1,4 +1,5 @@
-"""Text prompts for CLIP: templates, template ensembles, synonyms, background sets."""
+"""Text prompts for CLIP: templates, template ensembles, synonyms, background sets, and :class:`ClassPrompts`,
+their embeddings encoded once and reused across images."""
 from __future__ import annotations
 
 import torch
@@ -83,3 +84,87 @@ def prompt_embeddings(model, tokenizer, prompts) -> torch.Tensor:
     if not prompts:
         return torch.zeros(0, model.config.projection_dim, device=model.text_projection.weight.device)
     return F.normalize(text_embeddings(model, tokenizer, list(prompts)), dim=-1)
+
+
+class ClassPrompts:
+    """Class and background prompt embeddings of one CLIP, each class encoded once and reused for every image:
+    pass it wherever class names are accepted (:func:`~foundseg.clip.gradcam`, :func:`~foundseg.clip.dense_clip`).
+
+    ``clip`` is a :class:`foundseg.models.CLIP`; ``class_names`` are encoded now, and any other class asked of
+    :meth:`embeddings` the first time it is asked; ``templates``, ``synonyms`` and ``background`` are as in
+    :func:`class_embeddings` and :func:`~foundseg.clip.gradcam` (background prompts, for CLIP-ES's softmax).
+
+    >>> from foundseg.models import load_clip
+    >>> clip = load_clip("shapes-clip")
+    >>> prompts = ClassPrompts(clip, ["circle", "square"], background=SHAPES_BACKGROUND)
+    >>> prompts.names, tuple(prompts.background.shape)
+    (['circle', 'square'], (7, 64))
+    >>> bool(torch.equal(prompts.embeddings(["square"])[0], prompts.embeddings(["circle", "square"])[1]))
+    True
+    """
+
+    def __init__(self, clip, class_names=(), templates=DEFAULT_TEMPLATES, synonyms=None, background=None):
+        from .inputs import check_clip
+
+        self.model, self.tokenizer = check_clip(clip)
+        templates = DEFAULT_TEMPLATES if templates is None else templates
+        class_prompts("class", templates)  # checks the templates
+        self.templates, self.synonyms = tuple(templates), dict(synonyms or {})
+        self.background = prompt_embeddings(self.model, self.tokenizer, list(background or []))
+        self._text: dict[str, torch.Tensor] = {}
+        if len(class_names):
+            self.embeddings(class_names)
+
+    @property
+    def names(self) -> list[str]:
+        """The classes encoded so far, in the order they were first asked for."""
+        return list(self._text)
+
+    def embeddings(self, class_names) -> torch.Tensor:
+        """Unit-norm text embedding per class (C, P) (see :func:`class_embeddings`), encoding only the classes
+        not encoded before."""
+        names = check_class_names(class_names)
+        new = [n for n in names if n not in self._text]
+        if new:
+            self._text.update(zip(new, class_embeddings(self.model, self.tokenizer, new, self.templates,
+                                                        self.synonyms)))
+        return torch.stack([self._text[n] for n in names])
+
+    def subset(self, class_names) -> "ClassPrompts":
+        """These prompts for ``class_names`` only, in that order (classes not encoded yet are encoded here, and
+        kept here too).
+
+        >>> from foundseg.models import load_clip
+        >>> ClassPrompts(load_clip("shapes-clip"), ["circle", "square"]).subset(["square", "star"]).names
+        ['square', 'star']
+        """
+        names = check_class_names(class_names)
+        text = self.embeddings(names)
+        view = object.__new__(ClassPrompts)
+        view.__dict__.update(self.__dict__, _text=dict(zip(names, text)))
+        return view
+
+    def check_model(self, model) -> None:
+        """Refuse a CLIP other than the one these prompts were encoded with."""
+        if model is not self.model:
+            raise ValueError("class_names: these ClassPrompts were encoded with another CLIP model; build them "
+                             "with the CLIP you pass")
+
+
+def resolve_prompts(clip, class_names, templates=None, synonyms=None, background=None):
+    """The prompts and class names a localisation method works with: ``class_names`` as given when they are
+    :class:`ClassPrompts` (which already hold templates, synonyms and background), else encoded now.
+    Returns (ClassPrompts, class names)."""
+    if isinstance(class_names, ClassPrompts):
+        given = [n for n, v in (("templates", templates), ("synonyms", synonyms), ("background", background))
+                 if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: set them when building the ClassPrompts given as class_names")
+        from .inputs import check_clip
+
+        class_names.check_model(check_clip(clip)[0])
+        if not class_names.names:
+            raise ValueError("class_names: these ClassPrompts hold no class yet")
+        return class_names, class_names.names
+    prompts = ClassPrompts(clip, (), templates, synonyms, background)
+    return prompts, check_class_names(class_names)

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..clip import dense_clip, gradcam, labels_from_maps
+from ..clip import ClassPrompts, dense_clip, gradcam, labels_from_maps
 from ..progress import progress_bar
 from ..scaling import minmax_scale
 from .metrics import DISC_RADIUS, ConfusionMatrix, centred_disc
@@ -25,9 +25,15 @@ Method = Callable[[np.ndarray, list], np.ndarray]
 VOCABULARIES = ("present", "all")
 
 
+def _prompts(clip, kwargs: dict) -> ClassPrompts:
+    """The :class:`~foundseg.clip.ClassPrompts` a method encodes each class with once, built from (and taking
+    out of) ``kwargs`` the prompt options."""
+    return ClassPrompts(clip, (), **{k: kwargs.pop(k) for k in ("templates", "synonyms", "background") if k in kwargs})
+
+
 def gradcam_method(clip, **kwargs) -> Method:
     """Grad-CAM maps; ``clip`` is a :class:`foundseg.models.CLIP` and ``kwargs`` go to
-    :func:`foundseg.clip.gradcam`.
+    :func:`foundseg.clip.gradcam`. Each class's prompts are encoded once, for every image.
 
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import sample
@@ -35,13 +41,15 @@ def gradcam_method(clip, **kwargs) -> Method:
     >>> method(sample("test", 0).image, ["crescent"]).shape
     (1, 32, 32)
     """
-    return lambda image, names: gradcam(clip, image, names, **kwargs).maps
+    prompts = _prompts(clip, kwargs)
+    return lambda image, names: gradcam(clip, image, prompts.subset(names), **kwargs).maps
 
 
 def dense_clip_method(clip, scaled: bool = True, **kwargs) -> Method:
     """Dense-CLIP similarity maps, min-max scaled per class to [0, 1] (``scaled=False``: the raw cosine
     similarities, which the open-vocabulary argmax compares across classes); ``clip`` is a
-    :class:`foundseg.models.CLIP` and ``kwargs`` go to :func:`foundseg.clip.dense_clip`.
+    :class:`foundseg.models.CLIP` and ``kwargs`` go to :func:`foundseg.clip.dense_clip`. Each class's prompts
+    are encoded once, for every image.
 
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import sample
@@ -49,8 +57,10 @@ def dense_clip_method(clip, scaled: bool = True, **kwargs) -> Method:
     >>> maps.shape, float(maps.min()), float(maps.max())
     ((2, 32, 32), 0.0, 1.0)
     """
+    prompts = _prompts(clip, kwargs)
+
     def method(image, names):
-        maps = dense_clip(clip, image, names, **kwargs).maps
+        maps = dense_clip(clip, image, prompts.subset(names), **kwargs).maps
         return minmax_scale(maps) if scaled else maps
     return method
 
