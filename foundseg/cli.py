@@ -1,7 +1,9 @@
 """The ``foundseg`` command line.
 
 Every expected failure prints one line, ``foundseg <command>: <what is wrong>``, and exits with status 2 (a
-traceback only with ``--debug``). Outputs are written to a hidden folder inside ``--out`` and moved into place
+traceback only with ``--debug``); so does an option that the chosen mode would ignore. The model libraries'
+logging, loading bars and warnings stay off stderr (``--debug`` shows them); foundseg's own warnings, which
+the user can act on, are printed as one line each. Outputs are written to a hidden folder inside ``--out`` and moved into place
 only when the command succeeds, so a failed run leaves nothing behind.
 """
 from __future__ import annotations
@@ -21,7 +23,11 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line naming the command."""
+    """argparse, with usage errors as one line naming the command, and options spelled out in full (so that
+    :func:`ignored_options` sees which were given)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
@@ -82,6 +88,59 @@ def json_text(obj, reason: str) -> str:
     if found:
         out["null"] = reason
     return json.dumps(out, indent=2, allow_nan=False)
+
+
+def read_config(path: str, option: str):
+    """The YAML (or JSON) file ``path`` given as ``option``, parsed; a file that does not parse is a
+    :class:`CommandError` naming the option, the file and the line."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise CommandError(f"{option} {path}{where}: not valid YAML or JSON ({problem})") from None
+
+
+DATASET_OPTIONS = {"shapes": ["--split"], "voc2012": ["--root", "--split"], "ade20k": ["--root", "--split"],
+                   "pascal-context59": ["--images", "--labels", "--split-file"],
+                   "coco-stuff": ["--images", "--labels"],
+                   "folder": ["--images", "--labels", "--classes", "--image-suffix", "--label-suffix"]}
+"""The dataset options of ``foundseg eval`` that each ``--dataset`` reads."""
+
+
+def ignored_options(args) -> tuple[list[str], str]:
+    """The options that the mode ``args`` chose would ignore, and why.
+
+    >>> ns = argparse.Namespace(command="attention", image=None)
+    >>> ignored_options(ns)
+    (['--t', '--size'], 'without --image (they set how --image is noised and resized)')
+    """
+    if args.command == "attention":
+        if args.image:
+            return ["--steps"], "with --image (the image is noised once, not generated)"
+        return ["--t", "--size"], "without --image (they set how --image is noised and resized)"
+    if args.command == "cam" and args.dense:
+        return ["--background", "--joint"], "with --dense (dense CLIP gives raw similarities)"
+    if args.command == "eval":
+        reads = DATASET_OPTIONS[args.dataset]
+        ignored = [o for o in dict.fromkeys(o for opts in DATASET_OPTIONS.values() for o in opts) if o not in reads]
+        if args.method == "disc":
+            return ignored + ["--model"], f"with --dataset {args.dataset} --method disc"
+        return ignored, f"with --dataset {args.dataset}"
+    if args.command == "ablate" and args.config:
+        return ["--rows"], "with --config (the file names the rows)"
+    return [], ""
+
+
+def _refuse_ignored(args, argv: list[str]) -> None:
+    given = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
+    options, why = ignored_options(args)
+    clash = [o for o in options if o in given]
+    if clash:
+        raise CommandError(f"{' and '.join(clash)} {'has' if len(clash) == 1 else 'have'} no effect {why}")
 
 
 def _out_dir(args, names) -> Path:
@@ -165,9 +224,7 @@ def _zoo_train(args) -> None:
 
     overrides = {}
     if args.settings:
-        import yaml
-
-        overrides = yaml.safe_load(Path(args.settings).read_text()) or {}
+        overrides = read_config(args.settings, "--settings") or {}
         if not isinstance(overrides, dict) or set(overrides) - {"clip", "vae", "unet", "dit"}:
             raise CommandError(f"--settings {args.settings} may only hold 'clip', 'vae', 'unet' and 'dit' mappings")
     train_zoo(args.out, args.seed, device=args.device, force=args.force, **overrides)
@@ -201,28 +258,37 @@ def _zoo_card(args) -> None:
 def _cam(args) -> None:
     import numpy as np
 
-    from .clip import SHAPES_BACKGROUND, dense_clip, gradcam
+    from .clip import SHAPES_BACKGROUND, ClassPrompts, dense_clip, gradcam
     from .data import load_image
     from .models import load_clip
 
-    out = _out_dir(args, ["cam.png", "cam.npz", "cam.json"])
-    image = load_image(args.image, "IMAGE")  # before any model loads, so that a bad path fails at once
+    paths = [Path(p) for p in args.image]
+    stems = [p.stem for p in paths]
+    if len(set(stems)) < len(stems):
+        raise CommandError(f"IMAGE: several images are named {sorted({s for s in stems if stems.count(s) > 1})}; "
+                           "their outputs would overwrite each other")
+    names = ["cam"] if len(paths) == 1 else [f"{stem}-cam" for stem in stems]
+    out = _out_dir(args, [n + ext for n in names for ext in (".png", ".npz")] + ["cam.json"])
+    images = [load_image(p, "IMAGE") for p in paths]  # before any model loads, so that a bad path fails at once
     clip = load_clip(args.model, device=_device(args))
     vision = clip.model.config.vision_config
-    image = _fit(image, "IMAGE", vision.image_size, vision.patch_size)
+    images = [_fit(image, "IMAGE", vision.image_size, vision.patch_size) for image in images]
     scaling = "joint" if args.joint else "per_class"
+    prompts = ClassPrompts(clip, args.classes, background=SHAPES_BACKGROUND if args.background else None)
     if args.dense:
-        result = dense_clip(clip, image, args.classes)
+        results = dense_clip(clip, images, prompts)
     else:
-        result = gradcam(clip, image, args.classes, background=SHAPES_BACKGROUND if args.background else None,
-                         scaling=scaling)
-    np.savez_compressed(out / "cam.npz", maps=result.maps, classes=np.array(result.class_names), scores=result.scores)
-    titles = [f"{name}  {score:.3f}" for name, score in zip(result.class_names, result.scores)]
-    _save_maps_png(out / "cam.png", image, result.maps, titles,
-                   "cosine similarity" if args.dense else f"Grad-CAM, min-max scaled {scaling.replace('_', ' ')}")
+        results = gradcam(clip, images, prompts, scaling=scaling)
+    for name, image, result in zip(names, images, results):
+        np.savez_compressed(out / f"{name}.npz", maps=result.maps, classes=np.array(result.class_names),
+                            scores=result.scores)
+        titles = [f"{c}  {score:.3f}" for c, score in zip(result.class_names, result.scores)]
+        _save_maps_png(out / f"{name}.png", image, result.maps, titles,
+                       "cosine similarity" if args.dense else f"Grad-CAM, min-max scaled {scaling.replace('_', ' ')}")
+    scores = {str(p): [round(float(v), 6) for v in r.scores] for p, r in zip(paths, results)}
     (out / "cam.json").write_text(json.dumps({
-        "model": args.model, "method": "dense_clip" if args.dense else "gradcam", "classes": result.class_names,
-        "scores": [round(float(v), 6) for v in result.scores],
+        "model": args.model, "method": "dense_clip" if args.dense else "gradcam", "classes": list(args.classes),
+        "scores": scores[str(paths[0])] if len(paths) == 1 else scores,
         "score": "cosine similarity of image and prompt" if not args.background else "softmax over classes and "
                  "background prompts", "scaling": "none (raw similarities)" if args.dense else scaling}, indent=2))
 
@@ -342,9 +408,7 @@ def _ablation_rows(args) -> dict:
 
     known = {**PAPER_ROWS, **NEW_ROWS}
     if args.config:
-        import yaml
-
-        spec = yaml.safe_load(Path(args.config).read_text())
+        spec = read_config(args.config, "--config")
         if not isinstance(spec, dict) or not isinstance(spec.get("rows"), dict) or not spec["rows"]:
             raise CommandError(f"--config {args.config} must hold a non-empty 'rows' mapping")
         rows = {}
@@ -437,8 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
     size = dict(type=positive_int, nargs=2, metavar=("HEIGHT", "WIDTH"))
-    cam = sub.add_parser("cam", parents=[debug], help="Grad-CAM (or dense CLIP) maps of class prompts on an image")
-    cam.add_argument("image", help="image file")
+    cam = sub.add_parser("cam", parents=[debug], help="Grad-CAM (or dense CLIP) maps of class prompts on images")
+    cam.add_argument("image", nargs="+", metavar="IMAGE", help="image files (several: the text is encoded once, the "
+                     "images go through the model together; outputs <name>-cam.png/.npz each)")
     cam.add_argument("--classes", nargs="+", required=True)
     cam.add_argument("--dense", action="store_true", help="dense CLIP (MaskCLIP) instead of Grad-CAM")
     cam.add_argument("--background", action="store_true", help="CLIP-ES softmax over classes + background prompts")
@@ -510,11 +575,17 @@ EXPECTED_ERRORS = (CommandError, ValueError, OSError)
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     command = "foundseg " + " ".join(filter(None, [args.command, getattr(args, "action", None)]))
+    if not args.debug:
+        from .progress import silence_libraries
+
+        silence_libraries()
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
-        print(f"{command}: warning: {message}", file=sys.stderr)
+        if args.debug or category.__module__.startswith("foundseg"):  # the model libraries' only with --debug
+            print(f"{command}: warning: {message}", file=sys.stderr)
 
     if args.command != "zoo":  # training sets its own threads
         from .models import apply_thread_policy
@@ -524,6 +595,7 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line_warning
+            _refuse_ignored(args, argv)
             args.func(args)
         succeeded = True
     except EXPECTED_ERRORS as err:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .models.scale import apply_thread_policy, current_scale
+from .progress import silence_libraries
 
 
 def setup(seed: int = 0) -> torch.device:
@@ -28,16 +29,7 @@ def setup(seed: int = 0) -> torch.device:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import diffusers
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
+    silence_libraries()
     warnings.filterwarnings("ignore", category=FutureWarning)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     apply_thread_policy()

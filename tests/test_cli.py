@@ -32,6 +32,18 @@ def test_cam_writes_png_npz_json_and_refuses_to_overwrite(tmp_path, image_file, 
     assert json.loads((out / "cam.json").read_text())["method"] == "dense_clip"
 
 
+def test_cam_over_several_images_writes_each_images_maps(tmp_path, image_file, tiny_clip_dir):
+    second = tmp_path / "other.png"
+    Image.fromarray(sample("test", 5).image).save(second)
+    common = ["--classes", "circle", "square", "--model", str(tiny_clip_dir)]
+    assert main(["cam", str(image_file), str(second), *common, "--out", str(tmp_path / "both")]) == 0
+    assert main(["cam", str(second), *common, "--out", str(tmp_path / "alone")]) == 0
+    both, alone = np.load(tmp_path / "both" / "other-cam.npz"), np.load(tmp_path / "alone" / "cam.npz")
+    assert (tmp_path / "both" / "scene-cam.png").exists() and np.abs(both["maps"] - alone["maps"]).max() <= 1e-5
+    scores = json.loads((tmp_path / "both" / "cam.json").read_text())["scores"]
+    assert list(scores) == [str(image_file), str(second)] and len(scores[str(second)]) == 2
+
+
 def test_attention_generate_and_renoise(tmp_path, image_file, tiny_sd_dir):
     gen = tmp_path / "gen"
     assert main(["attention", "--prompt", "a red circle", "--word", "circle", "--steps", "3",
@@ -177,3 +189,51 @@ def test_eval_metrics_are_valid_json_with_the_reason_for_nulls(tmp_path, capsys)
     text = (out / "metrics.json").read_text()
     result = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
     assert result["per_class"]["circle"] is None and "neither the ground truth nor the predictions" in result["null"]
+
+
+def _console(argv, tmp_path):
+    """The installed ``foundseg`` console script run on ``argv`` as a user types it (without the test run's
+    settings that quieten the libraries)."""
+    script = Path(sys.executable).with_name("foundseg")
+    quiet = {"TQDM_DISABLE", "TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS"}
+    return subprocess.run([str(script), *argv], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k not in quiet})
+
+
+@pytest.mark.slow
+def test_the_console_script_refuses_ignored_options_and_bad_configs_in_one_line(tmp_path, image_file):
+    broken = tmp_path / "rows.yaml"
+    broken.write_text("rows:\n  a: {text: null}\n  b: [unclosed\n")
+    out = str(tmp_path / "out")
+    cases = [
+        (["attention", "--prompt", "a red circle", "--word", "circle", "--t", "500", "--out", out],
+         "--t has no effect without --image"),
+        (["attention", "--prompt", "a red circle", "--word", "circle", "--image", str(image_file), "--steps", "5",
+          "--out", out], "--steps has no effect with --image"),
+        (["cam", str(image_file), "--classes", "circle", "--dense", "--joint", "--out", out],
+         "--joint has no effect with --dense"),
+        (["eval", "--dataset", "shapes", "--method", "disc", "--root", "VOC", "--model", "shapes-clip", "--out", out],
+         "--root and --model have no effect with --dataset shapes --method disc"),
+        (["ablate", "--config", str(broken), "--out", out], f"--config {broken}, line 4: not valid YAML or JSON"),
+        (["ablate", "--config", str(broken), "--rows", "w/o (IC & UNet)", "--out", out], "--rows has no effect"),
+        (["cam", str(image_file), "--classes", "circle", "--model", "shapes-vit", "--out", out],
+         "unknown model name 'shapes-vit'"),
+    ]
+    for argv, message in cases:
+        run = _console(argv, tmp_path)
+        err = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and len(err) == 1 and message in err[0] and not run.stdout, (argv, run.stderr)
+        assert not (tmp_path / "out").exists(), argv
+
+
+@pytest.mark.slow
+def test_the_console_script_loads_models_quietly(tmp_path, image_file):
+    """Loading shipped models prints nothing on stderr: no library warnings, no loading bars (--debug shows
+    them)."""
+    run = _console(["features", str(image_file), "--model", "shapes-sd", "--k", "3", "--out", "f"], tmp_path)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert run.stdout.startswith("wrote ") and (tmp_path / "f" / "features.npz").exists()
+    run = _console(["cam", str(image_file), "--classes", "circle", "--out", "c"], tmp_path)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    loud = _console(["cam", str(image_file), "--classes", "circle", "--out", "d", "--debug"], tmp_path)
+    assert loud.returncode == 0 and ("Loading" in loud.stderr or "torchvision" in loud.stderr), loud.stderr
