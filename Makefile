@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: book html test rehearsal notebooks browser-check clean
+.PHONY: book html test recompute rehearsal notebooks browser-check clean
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ html: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(BIN)/python -m pytest
+
+# The results chapters read from book/data/ recomputed from scratch and compared (tests marked `recompute`),
+# one after the other, each on every core as the stored results were computed.
+recompute: $(VENV)/installed
+	$(BIN)/python -m pytest -m recompute -n 0 tests/test_book_results.py
 
 # Every chapter at FOUNDSEG_SCALE=full on random-weight CLIP ViT-B/16 and SD 1.5 (narrow widths, counts capped).
 rehearsal: $(VENV)/installed

@@ -14,15 +14,10 @@ from foundseg.models import apply_thread_policy  # noqa: E402
 apply_thread_policy()  # the tests run the shapes world's models as the chapters do: one thread
 
 
-PARTS_FILES = ("tests/test_book_results.py",)
-"""Files whose tests are independent, long parts: any test worker may take each one."""
-
-
 LONGEST_FIRST = ("book/03_attention_degrades.ipynb", "tests/test_zoo.py", "book/06_diffusion_transformers.ipynb",
-                 "tests/test_book_results.py", "book/02_clip_localizes.ipynb", "book/05_survey.ipynb",
-                 "tests/test_install.py")
+                 "book/02_clip_localizes.ipynb", "book/05_survey.ipynb", "tests/test_install.py")
 """The files that take longest, longest first, as ``make test --durations=0`` measured them on a two-core
-machine (chapter 4's recomputation, in seven parts, is the longest in all)."""
+machine."""
 
 
 def pytest_collection_modifyitems(items):
@@ -30,16 +25,3 @@ def pytest_collection_modifyitems(items):
     their collected order."""
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """Test workers take whole files (module fixtures are built once, a notebook's cells run in order in one
-    kernel), except the files of :data:`PARTS_FILES`, whose tests they share out one by one."""
-    from xdist.scheduler import LoadFileScheduling
-
-    class FilesAndParts(LoadFileScheduling):
-        def _split_scope(self, nodeid):
-            scope = super()._split_scope(nodeid)
-            return nodeid if scope in PARTS_FILES else scope
-
-    return FilesAndParts(config, log)

@@ -1,4 +1,7 @@
-"""Results a chapter reads instead of recomputing are recomputed here, from scratch, with the shipped models."""
+"""Results a chapter reads instead of recomputing are recomputed here, from scratch, with the shipped models.
+
+Marked ``recompute``: `make recompute` runs them one after the other on every core (the stored results' own
+thread count), and CI runs that after `make test`, which leaves them out."""
 import json
 from unittest import mock
 from pathlib import Path
@@ -15,7 +18,7 @@ def _ablation_rows():
     return list({**PAPER_ROWS, **NEW_ROWS})
 
 
-@pytest.mark.slow
+@pytest.mark.recompute
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("row", _ablation_rows())
 def test_chapter_4_reads_the_ablation_its_code_computes(row):
