@@ -89,10 +89,10 @@ def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed:
     ``size`` is the images' side in pixels (None: the pipeline's own).
 
     >>> from foundseg.models import load_sd
-    >>> scenes = generated_scenes(load_sd("shapes-sd"), 1, steps=2)
-    >>> len(scenes) <= 1
-    True
-    >>> all(s.word in s.prompt and s.mask.shape == s.image.shape[:2] for s in scenes)
+    >>> scenes = generated_scenes(load_sd("shapes-sd"), 2, steps=10)
+    >>> [(s.prompt, s.word, s.mask.shape) for s in scenes]  # the judged object's mask, in the image's shape
+    [('a purple circle', 'circle', (32, 32)), ('a red diamond', 'diamond', (32, 32))]
+    >>> all(0 < s.mask.sum() < s.mask.size for s in scenes)
     True
     """
     pairs = [(c, s) for s in CLASSES for c in COLOURS]
