@@ -105,7 +105,7 @@ def control_models() -> dict:
             **{name: MODELS / name / "shapes-clip" for name in CONTROLS}}
 
 
-def measure_zoo(zoo_dir) -> dict:
+def measure_chapters(zoo_dir) -> dict:
     """Every conclusion of chapters 2–5, measured on the zoo in ``zoo_dir`` with the chapters' own functions and
     the shapes scale's counts (the chapters' settings)."""
     import numpy as np
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
             continue
         if name not in measured.get("zoos", {}):
             print(f"measuring zoo {name}", flush=True)
-            store("zoos", name, measure_zoo(path))
+            store("zoos", name, measure_chapters(path))
         elif "odise_ablation" not in measured["zoos"][name]:  # measured before chapter 4's current protocol
             print(f"measuring chapter 4 on zoo {name}", flush=True)
             from foundseg.models import load_clip, load_sd

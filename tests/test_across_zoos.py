@@ -9,7 +9,7 @@ from foundseg.eval.across_zoos import CLIP_ONLY, IC, METRICS, NULL, across_zoos,
 
 
 def zoo(gradcam=0.47, captioner_gain=0.0):
-    """One zoo's measurements, shaped as evidence/zoos.py's measure_zoo returns them after a JSON round trip."""
+    """One zoo's measurements, shaped as evidence/zoos.py's measure_chapters returns them after a JSON round trip."""
     return {
         "gradcam": {"single template": gradcam, "background prompts": 0.45, "template ensemble": 0.46,
                     "ensemble + synonyms": 0.35, "bare class name": 0.43},

@@ -64,7 +64,7 @@ def _lookup(zoo: dict, path: tuple):
 
 def conclusions(zoo: dict) -> dict[str, bool]:
     """Each chapter's conclusion, decided on one zoo's measurements (the keys of ``evidence/zoos.py``'s
-    ``measure_zoo``); a claim's name starts with its chapter (``ch2:`` …)."""
+    ``measure_chapters``); a claim's name starts with its chapter (``ch2:`` …)."""
     g, by_layer = zoo["gradcam"], zoo["by_layer"]
     renoised, denoised = zoo["renoise_generated"], zoo["denoise_generated"]
     return {
