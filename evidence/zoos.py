@@ -49,7 +49,7 @@ def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str 
     as soon as it is trained, so the zoo's two models may be trained in different runs."""
     import torch
 
-    from foundseg.eval.across_zoos import read_evidence
+    from foundseg.experiments.across_zoos import read_evidence
     from foundseg.training import train_clip, train_sd
 
     measured = read_evidence(OUT)
@@ -171,7 +171,7 @@ def store(key: str, name: str, numbers: dict) -> None:
     """Put ``numbers`` under ``results[key][name]`` in ``OUT``, under a lock (two measurements may run at once,
     one per core), written whole or not at all."""
     from foundseg.cache import write_whole
-    from foundseg.eval.across_zoos import read_evidence
+    from foundseg.experiments.across_zoos import read_evidence
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with open(OUT.with_suffix(".lock"), "w") as lock:
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
         train_missing(args.threads, [s for s in args.seeds if s != 0], not args.no_controls, args.device)
     if args.train_only:
         return 0
-    from foundseg.eval.across_zoos import read_evidence
+    from foundseg.experiments.across_zoos import read_evidence
     from foundseg.models import apply_thread_policy
     from foundseg.models.loader import ZOO_DIR
 

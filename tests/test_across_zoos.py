@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from foundseg.eval.across_zoos import CLIP_ONLY, IC, METRICS, NULL, across_zoos, conclusions
+from foundseg.experiments.across_zoos import CLIP_ONLY, IC, METRICS, NULL, across_zoos, conclusions
 
 
 def zoo(gradcam=0.47, captioner_gain=0.0):
@@ -118,7 +118,7 @@ def test_a_stopped_training_resumes_at_the_model_it_stopped_in(tmp_path, monkeyp
 
 
 def test_a_chapter_opened_alone_says_where_the_measurements_are(tmp_path):
-    from foundseg.eval.across_zoos import read_evidence
+    from foundseg.experiments.across_zoos import read_evidence
 
     evidence = read_evidence(tmp_path / "data" / "evidence.json")  # no book/data beside a chapter in Colab
     assert evidence == {}

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-IC = "ODISE (implicit captioner, UNet, VAE, noise)"
-NULL = "w/o IC (null text)"
-CLIP_ONLY = "SAN-like: CLIP features only"
+from .odise_parts import CLIP_ONLY, PAPER_ROWS
+
+IC, NULL = list(PAPER_ROWS)[:2]
+"""Chapter 4's full ODISE row and its null-text row, by name."""
 METRICS = {
     "ch2": {
         "Grad-CAM, single template": ("gradcam", "single template"),
