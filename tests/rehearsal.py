@@ -5,7 +5,8 @@ from their published configs into a temporary directory, narrowed in width
 (``foundseg.models.real_configs.NARROW``: image sizes, the 77-token context, layers and heads as published),
 and the full scale is pointed at them through FOUNDSEG_CLIP_MODEL, FOUNDSEG_SD_MODEL and FOUNDSEG_DIT_MODEL.
 FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through; the numbers printed
-mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal.
+mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal; a chapter whose
+kernel stops answering (see :data:`CELL_TIMEOUT`) is executed once more.
 Each chapter's wall time and, on a GPU, its peak ``torch.cuda.max_memory_allocated`` are printed.
 
     python tests/rehearsal.py [--max-count 2] [chapter.ipynb ...]     # CI, on a CPU (`make rehearsal`)
@@ -32,6 +33,10 @@ def stderr_outputs(nb) -> list[str]:
 
 UNKNOWN_WORD = "UnknownWordWarning"
 
+CELL_TIMEOUT = 900
+"""Seconds a cell may run. nbclient now and then waits forever for the reply to a finished cell of a chapter
+with widgets (jupyter/nbclient#312); such a chapter is executed once more in a new kernel."""
+
 PEAK = "import torch\nprint('peak GiB', torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0)"
 """A last cell appended to each chapter's copy: the kernel's peak GPU memory."""
 
@@ -41,6 +46,7 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> di
     ``max_count`` caps the counts (0: none). Returns (seconds, peak GPU GiB) per chapter."""
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     from foundseg.models import save_random_clip, save_random_sd, save_random_sd3
 
@@ -63,16 +69,24 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> di
         shutil.copy(chapter, alone)
         if (BOOK / "data").is_dir():  # the stored evidence some chapters read
             shutil.copytree(BOOK / "data", alone / "data")
-        nb = nbformat.read(alone / chapter.name, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell(PEAK))
         start, failed = time.perf_counter(), []
-        try:
-            NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(alone)}}).execute()
-            # the random models carry the shapes world's tokenizer, to which the full-scale cells' real-world
-            # words are unknown: that warning is right here, and a real CLIP's tokenizer knows them
-            failed += [f"{chapter.name} {line}" for line in stderr_outputs(nb) if UNKNOWN_WORD not in line]
-        except Exception as err:  # nbclient raises CellExecutionError with the cell's traceback
-            failed.append(f"{chapter.name}: {type(err).__name__}: {err}")  # some carry no message
+        for attempt in (1, 2):
+            nb = nbformat.read(alone / chapter.name, as_version=4)
+            nb.cells.append(nbformat.v4.new_code_cell(PEAK))
+            try:
+                NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                               resources={"metadata": {"path": str(alone)}}).execute()
+                # the random models carry the shapes world's tokenizer, to which the full-scale cells' real-world
+                # words are unknown: that warning is right here, and a real CLIP's tokenizer knows them
+                failed += [f"{chapter.name} {line}" for line in stderr_outputs(nb) if UNKNOWN_WORD not in line]
+            except CellExecutionError as err:  # a cell raised: its traceback
+                failed.append(f"{chapter.name}: {err}")
+            except Exception as err:  # the kernel's reply lost or the kernel gone, not the chapter's doing
+                if attempt == 1:
+                    print(f"{chapter.name}: {type(err).__name__} {err}; executing it again in a new kernel", flush=True)
+                    continue
+                failed.append(f"{chapter.name}: {type(err).__name__}: {err}")  # some carry no message
+            break
         seconds = time.perf_counter() - start
         last = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
         peak = float(last.split()[-1]) if last.startswith("peak GiB") else float("nan")
