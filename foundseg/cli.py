@@ -3,8 +3,8 @@
 Every expected failure prints one line, ``foundseg <command>: <what is wrong>``, and exits with status 2 (a
 traceback only with ``--debug``); so does an option that the chosen mode would ignore. The model libraries'
 logging, loading bars and warnings stay off stderr (``--debug`` shows them); foundseg's own warnings, which
-the user can act on, are printed as one line each. Outputs are written to a hidden folder inside ``--out`` and moved into place
-only when the command succeeds, so a failed run leaves nothing behind.
+the user can act on, are printed as one line each. Outputs are written to a hidden folder inside ``--out``
+and moved into place only when the command succeeds, so a failed run leaves nothing behind.
 """
 from __future__ import annotations
 

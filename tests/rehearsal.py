@@ -5,7 +5,8 @@ from their published configs into a temporary directory, narrowed in width
 (``foundseg.models.real_configs.NARROW``: image sizes, the 77-token context, layers and heads as published),
 and the full scale is pointed at them through FOUNDSEG_CLIP_MODEL, FOUNDSEG_SD_MODEL and FOUNDSEG_DIT_MODEL.
 FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through; the numbers printed
-mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it. A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal; a chapter whose
+mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it.
+A cell that raises, or writes anything to stderr (a warning included), fails the rehearsal; a chapter whose
 kernel stops answering (see :data:`CELL_TIMEOUT`) is executed once more.
 Each chapter's wall time and, on a GPU, its peak ``torch.cuda.max_memory_allocated`` are printed.
 
