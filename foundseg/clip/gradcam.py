@@ -130,8 +130,7 @@ def _batch_cams(model, pixels, text, n_cls: int, index: int, target: str, poolin
         grads = torch.autograd.grad(scores, [x for x, _ in sources], grad_outputs=directions, is_grads_batched=True)
     # Grad-CAM's channel weights: each class's gradient averaged over the patch tokens (C, N, D); a gradient
     # taken at a linear projection of the activation is averaged first, then mapped back through it
-    weights = sum(g[:, :, 1:].mean(2) @ (w if w is not None else torch.eye(g.shape[-1], dtype=g.dtype, device=g.device))
-                  for g, (_, w) in zip(grads, sources))
+    weights = sum(g[:, :, 1:].mean(2) if w is None else g[:, :, 1:].mean(2) @ w for g, (_, w) in zip(grads, sources))
     cam = F.relu(torch.einsum("cnd,npd->ncp", weights, act[:, 1:].detach()))
     return cam.reshape(n, n_cls, *grid), scores.detach().cpu().numpy()
 

@@ -2,11 +2,14 @@
 their embeddings encoded once and reused across images."""
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 
 from ..data.vocab import warn_unknown_words
 from ..models.clip_embeddings import text_embeddings
+from .inputs import check_clip
 
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
 ENSEMBLE_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.", "a drawing of a {}.",
@@ -104,8 +107,6 @@ class ClassPrompts:
     """
 
     def __init__(self, clip, class_names=(), templates=DEFAULT_TEMPLATES, synonyms=None, background=None):
-        from .inputs import check_clip
-
         self.model, self.tokenizer = check_clip(clip)
         templates = DEFAULT_TEMPLATES if templates is None else templates
         class_prompts("class", templates)  # checks the templates
@@ -140,8 +141,8 @@ class ClassPrompts:
         """
         names = check_class_names(class_names)
         text = self.embeddings(names)
-        view = object.__new__(ClassPrompts)
-        view.__dict__.update(self.__dict__, _text=dict(zip(names, text)))
+        view = copy.copy(self)
+        view._text = dict(zip(names, text))
         return view
 
     def check_model(self, model) -> None:
@@ -160,8 +161,6 @@ def resolve_prompts(clip, class_names, templates=None, synonyms=None, background
                  if v is not None]
         if given:
             raise ValueError(f"{', '.join(given)}: set them when building the ClassPrompts given as class_names")
-        from .inputs import check_clip
-
         class_names.check_model(check_clip(clip)[0])
         if not class_names.names:
             raise ValueError("class_names: these ClassPrompts hold no class yet")
