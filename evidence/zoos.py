@@ -45,8 +45,9 @@ def _train_into(target: Path, train, device: str) -> None:
 
 def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str = "cpu", progress: bool = False):
     """Train every control (if ``controls``) and every model of the zoos of ``seeds`` that is neither in ``MODELS``
-    nor measured in ``OUT`` yet, one model at a time, on ``device`` (``threads`` CPU threads). Each model is kept
-    as soon as it is trained, so the zoo's two models may be trained in different runs."""
+    nor measured in ``OUT`` with the current protocol (:func:`up_to_date`), one model at a time, on ``device``
+    (``threads`` CPU threads). Each model is kept as soon as it is trained, so the zoo's two models may be trained
+    in different runs."""
     import torch
 
     from foundseg.experiments.across_zoos import read_evidence
@@ -56,13 +57,13 @@ def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str 
     torch.set_num_threads(threads)
     for name, overrides in CONTROLS.items() if controls else ():
         target = MODELS / name / "shapes-clip"
-        if name not in measured.get("controls", {}) and not target.exists():
+        if not up_to_date(measured, "controls", name) and not target.exists():
             print(f"training {name}", flush=True)
             target.parent.mkdir(parents=True, exist_ok=True)
             _train_into(target, lambda d: train_clip(d, 0, progress, device, **overrides), device)
     for seed in seeds:
         zoo = MODELS / f"seed-{seed}"
-        if f"seed {seed}" in measured.get("zoos", {}):
+        if up_to_date(measured, "zoos", f"seed {seed}"):
             continue
         zoo.mkdir(parents=True, exist_ok=True)
         if not (zoo / "shapes-clip").exists():
@@ -74,15 +75,26 @@ def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str 
                         device)
 
 
+CURRENT = {"controls": "odise_clip_only", "zoos": "odise_ablation"}
+"""The measurement each kind of model lacks when it was measured before the chapters' current protocol."""
+
+
+def up_to_date(measured: dict, kind: str, name: str) -> bool:
+    """Whether ``measured[kind][name]`` exists and holds the current protocol's measurements (:data:`CURRENT`)."""
+    return CURRENT[kind] in measured.get(kind, {}).get(name, {})
+
+
 def measure_clip(clip_dir, n_images: int = 500) -> dict:
     """Chapter 2's numbers for one shapes-clip: zero-shot top-1 and class-presence AUC (the model card's
     measures, on the first 1000 test images), Grad-CAM and dense-CLIP mIoU on the chapter's first ``n_images``
     test images at 64 px, with seen and unseen classes, and Grad-CAM mIoU at each block on the chapter's 200
-    "which layer" images."""
+    "which layer" images; chapter 4's CLIP-only row and its control at the diffusion rows' image size
+    (``odise_clip_only``, with the shipped shapes-sd's pipeline)."""
     from foundseg.data import ShapesDataset
+    from foundseg.experiments.odise_parts import CLIP_AT_DIFFUSION_SIZE, CLIP_ONLY
     from foundseg.eval import dense_clip_method, evaluate, gradcam_method
     from foundseg.eval.zoo import clip_metrics
-    from foundseg.models import load_clip
+    from foundseg.models import load_clip, load_sd
 
     clip = load_clip(str(clip_dir))
     card = clip_metrics(clip, 1000)
@@ -94,6 +106,8 @@ def measure_clip(clip_dir, n_images: int = 500) -> dict:
     layers = ShapesDataset("test", 200, size=data.size)  # chapter 2's "which layer" images
     out["gradcam_by_layer"] = [evaluate(gradcam_method(clip, layer=k), layers, progress=False)["mIoU"]
                                for k in range(len(clip.model.vision_model.encoder.layers))]
+    out["odise_clip_only"] = measure_ablation(load_sd("shapes-sd"), clip, {CLIP_ONLY: CLIP_ONLY,
+                                                                           CLIP_AT_DIFFUSION_SIZE: CLIP_AT_DIFFUSION_SIZE})
     return out
 
 
@@ -155,14 +169,14 @@ def measure_chapters(zoo_dir) -> dict:
     return out
 
 
-def measure_ablation(pipe, clip) -> dict:
-    """Chapter 4's ablation on one zoo with the chapter's own function and setting (stored in the chapter's
-    ``book/data/ablation/``): each row's and variant's mean mIoU over head seeds, with their spread, and the
-    all-background floor."""
+def measure_ablation(pipe, clip, rows=None) -> dict:
+    """Chapter 4's ablation (its ``rows``, by default all of them) with the chapter's own function and setting
+    (stored in the chapter's ``book/data/ablation/``): each row's and variant's mean mIoU over head seeds, with
+    their spread, and the all-background floor."""
     from foundseg.experiments.odise_parts import NEW_ROWS, PAPER_ROWS, ablation_setting, run_ablation, summarise
     from foundseg.models import current_scale
 
-    results = run_ablation(pipe, clip, {**PAPER_ROWS, **NEW_ROWS}, progress=False, results_dir=ABLATION_RESULTS,
+    results = run_ablation(pipe, clip, rows or {**PAPER_ROWS, **NEW_ROWS}, progress=False, results_dir=ABLATION_RESULTS,
                            **ablation_setting(current_scale()))
     return {f"{r['row']} | {r['variant']}" if r["variant"] else r["row"]: r for r in summarise(results)}
 
@@ -205,23 +219,16 @@ def main(argv=None) -> int:
     measured = read_evidence(OUT)
     if not args.no_controls:
         for name, path in control_models().items():
-            if name not in measured.get("controls", {}) and path.exists():
+            if not up_to_date(measured, "controls", name) and path.exists():
                 print(f"measuring {name}", flush=True)
                 store("controls", name, measure_clip(path))
     for seed in args.seeds:
         name, path = ("seed 0 (shipped)", ZOO_DIR) if seed == 0 else (f"seed {seed}", MODELS / f"seed-{seed}")
         if not (path / "shapes-sd" / "train_log.json").exists():
             continue
-        if name not in measured.get("zoos", {}):
+        if not up_to_date(measured, "zoos", name):
             print(f"measuring zoo {name}", flush=True)
             store("zoos", name, measure_chapters(path))
-        elif "odise_ablation" not in measured["zoos"][name]:  # measured before chapter 4's current protocol
-            print(f"measuring chapter 4 on zoo {name}", flush=True)
-            from foundseg.models import load_clip, load_sd
-
-            numbers = dict(measured["zoos"][name], odise_ablation=measure_ablation(
-                load_sd(str(path / "shapes-sd")), load_clip(str(path / "shapes-clip"))))
-            store("zoos", name, numbers)
     print(f"wrote {OUT}")
     return 0
 

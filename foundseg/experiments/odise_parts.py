@@ -21,6 +21,7 @@ from ..cache import cached_json, cached_tensor, digest, weights_fingerprint
 from ..clip.features import clip_features
 from ..clip.prompts import class_embeddings
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
+from ..data.images import resize_image
 from ..diffusion.features import cluster_features
 from ..diffusion.latents import to_unit_range
 from ..diffusion.odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
@@ -33,6 +34,10 @@ from ..progress import progress_bar
 
 CLIP_ONLY = "SAN-like: CLIP features only"
 """The CLIP-only row: its name, and its configuration in a rows mapping (CLIP's dense tokens, no diffusion)."""
+CLIP_AT_DIFFUSION_SIZE = "CLIP features only, images at the diffusion rows' size (control)"
+"""A control of the CLIP-only row: CLIP reads each image rendered at the diffusion rows' size and resized to its
+own input size (bicubic), so it sees no more detail than the UNet does."""
+CLIP_ROWS = (CLIP_ONLY, CLIP_AT_DIFFUSION_SIZE)
 PAPER_ROWS = {
     "ODISE (implicit captioner, UNet, VAE, noise)": OdiseConfig(text="implicit"),
     "w/o IC (null text)": OdiseConfig(text="null"),
@@ -94,9 +99,9 @@ def row_features(pipe, clip, config, images, captions, cache_dir=None, batch: in
     image set and model weights in ``cache_dir`` (see :func:`foundseg.cache.cached_tensor`: float16 values,
     returned on the CPU in float32, fresh or cached alike).
 
-    ``pipe`` is the Stable Diffusion pipeline (unused by the CLIP-only row), ``clip`` a
-    :class:`foundseg.models.CLIP`, ``config`` an :class:`~foundseg.diffusion.odise.OdiseConfig` or
-    :data:`CLIP_ONLY`; ``captions`` (one per image) serve the ``caption`` text mode; ``batch`` images go through
+    ``pipe`` is the Stable Diffusion pipeline (unused by the CLIP rows), ``clip`` a
+    :class:`foundseg.models.CLIP`, ``config`` an :class:`~foundseg.diffusion.odise.OdiseConfig` or one of
+    :data:`CLIP_ROWS` (CLIP's tokens of ``images`` as given); ``captions`` (one per image) serve the ``caption`` text mode; ``batch`` images go through
     the diffusion model (or CLIP) at a time. Without ``cache_dir`` nothing is stored.
 
     >>> from foundseg.models import load_clip
@@ -106,7 +111,7 @@ def row_features(pipe, clip, config, images, captions, cache_dir=None, batch: in
     >>> feats.shape, feats.dtype
     (torch.Size([2, 96, 16, 16]), torch.float32)
     """
-    if config == CLIP_ONLY:
+    if config in CLIP_ROWS:
         key, models = "clip", [clip.model]
         compute = lambda: clip_features(clip, images, FEATURE_SIZE)  # noqa: E731
     else:
@@ -163,8 +168,8 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 600, n_test: int = 200, s
     (:func:`foundseg.models.scale.batch_threads`).
 
     ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row
-    names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or :data:`CLIP_ONLY` (default: ``PAPER_ROWS`` and
-    ``NEW_ROWS``); ``n_train`` and ``n_test`` images come from the train and test splits; ``steps`` are the
+    names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or one of :data:`CLIP_ROWS` (default:
+    ``PAPER_ROWS`` and ``NEW_ROWS``); ``n_train`` and ``n_test`` images come from the train and test splits; ``steps`` are the
     head's training steps per seed, the first ``captioner_steps`` of them training the implicit captioner too;
     ``cache_dir`` keeps features (see :func:`row_features`); ``results_dir`` keeps the results as JSON named by
     a digest of the rows, every argument that changes a number and the models' weights, and returns stored
@@ -192,7 +197,7 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 600, n_test: int = 200, s
 def trains_captioner(config) -> bool:
     """Whether a row trains the implicit captioner (through the UNet, once per seed) rather than reading fixed
     features."""
-    return config != CLIP_ONLY and config.text == "implicit"
+    return config not in CLIP_ROWS and config.text == "implicit"
 
 
 def results_name(pipe, clip, rows, **setting) -> str:
@@ -200,8 +205,18 @@ def results_name(pipe, clip, rows, **setting) -> str:
     the ``rows``, the ``setting`` (run_ablation's counts, seeds, steps, size and batches) and the models'
     weights."""
     weights = [weights_fingerprint(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder, clip.model)]
-    described = {name: config if config == CLIP_ONLY else config.key() for name, config in rows.items()}
+    described = {name: config if config in CLIP_ROWS else config.key() for name, config in rows.items()}
     return "ablation-" + digest(json.dumps([described, setting]), *weights)
+
+
+def _row_images(config, images: np.ndarray, clip_images: np.ndarray) -> np.ndarray:
+    """The images a row reads: CLIP's own renders for the CLIP-only row, the diffusion rows' renders resized to
+    CLIP's input size for its control, the diffusion rows' renders otherwise."""
+    if config == CLIP_ONLY:
+        return clip_images
+    if config == CLIP_AT_DIFFUSION_SIZE:
+        return np.stack([resize_image(x, clip_images.shape[1:3]) for x in images])
+    return images
 
 
 def _kmeans_miou(feats: torch.Tensor, masks: np.ndarray) -> float:
@@ -232,10 +247,9 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, captioner_steps, 
     for name, config in progress_bar(list(rows.items()), "rows", progress):
         out = {v: {"seen": [], "unseen": [], "all": []} for v in VARIANTS}
         if not trains_captioner(config):  # the features do not depend on the seed: computed (or read) once per row
-            clip_row = config == CLIP_ONLY  # CLIP sees the images at its own input size
-            tr_feats = row_features(pipe, clip, config, tr_clip_images if clip_row else tr_images, tr_caps,
+            tr_feats = row_features(pipe, clip, config, _row_images(config, tr_images, tr_clip_images), tr_caps,
                                     cache_dir, feature_batch).to(device)
-            te_feats = row_features(pipe, clip, config, te_clip_images if clip_row else te_images, te_caps,
+            te_feats = row_features(pipe, clip, config, _row_images(config, te_images, te_clip_images), te_caps,
                                     cache_dir, feature_batch).to(device)
         for seed in seeds:
             head_steps = steps
