@@ -14,7 +14,7 @@ from foundseg.models import apply_thread_policy  # noqa: E402
 apply_thread_policy()  # the tests run the shapes world's models as the chapters do: one thread
 
 
-LONGEST_FIRST = ("book/03_attention_degrades.ipynb", "tests/test_zoo.py", "book/06_diffusion_transformers.ipynb",
+LONGEST_FIRST = ("book/03_attention_noised_once.ipynb", "tests/test_zoo.py", "book/06_diffusion_transformers.ipynb",
                  "book/02_clip_localizes.ipynb", "book/05_survey.ipynb", "tests/test_install.py")
 """The files that take longest, longest first, as ``make test --durations=0`` measured them on a two-core
 machine."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "_build" / "executed"
-LONGEST_FIRST = ["03_attention_degrades", "06_diffusion_transformers", "02_clip_localizes", "05_survey",
+LONGEST_FIRST = ["03_attention_noised_once", "06_diffusion_transformers", "02_clip_localizes", "05_survey",
                  "01_shapes_world", "04_odise_parts", "evidence"]
 """Chapters in order of their execution time on the shapes world (chapter 3 about 6 minutes, chapter 6 about 6,
 the rest about 5 together); any other notebook runs after them."""
