@@ -293,7 +293,7 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, captioner_steps, 
 
 def summarise(results: dict) -> list[dict]:
     """One row per ablation row and variant (the floor first): mean and standard deviation over seeds of each
-    metric, rounded to 3 decimals, the margin of the mean all-class mIoU over the floor's, and whether the row
+    metric, rounded to 3 decimals, the per-seed values (``{metric}_seeds``, rounded to 4), the margin of the mean all-class mIoU over the floor's, and whether the row
     sits ``at_floor`` (within :data:`AT_THE_FLOOR` of it); ``results`` as :func:`run_ablation` returns them.
 
     >>> res = {"floor": {"seen": 0.0, "unseen": 0.0, "all": 0.1},
@@ -302,12 +302,14 @@ def summarise(results: dict) -> list[dict]:
     >>> rows = summarise(res)
     >>> [(r["row"], r["variant"], r["at_floor"]) for r in rows]
     [('all background', '', True), ('CLIP', 'ensemble', False), ('CLIP', 'head', True)]
-    >>> rows[1]["seen_mean"], rows[1]["seen_std"], rows[1]["margin"]
-    (0.6, 0.1, 0.3)
+    >>> rows[1]["seen_mean"], rows[1]["seen_std"], rows[1]["seen_seeds"], rows[1]["margin"]
+    (0.6, 0.1, [0.5, 0.7], 0.3)
     """
     floor = results["floor"]["all"]
+    n_seeds = len(next(iter(results["rows"].values()))["ensemble"]["all"])  # the floor has one value per seed too
     out = [{"row": FLOOR, "variant": "", **{f"{k}_{s}": round(float(v), 3) if s == "mean" else 0.0
                                            for k, v in results["floor"].items() for s in ("mean", "std")},
+            **{f"{k}_seeds": [round(float(v), 4)] * n_seeds for k, v in results["floor"].items()},
             "margin": 0.0, "at_floor": True}]
     for name, variants in results["rows"].items():
         for variant, scores in variants.items():
@@ -315,6 +317,7 @@ def summarise(results: dict) -> list[dict]:
                 continue
             stats = {f"{k}_{stat}": round(float(f(v)), 3) for k, v in scores.items()
                      for stat, f in (("mean", np.mean), ("std", np.std))}
+            stats.update({f"{k}_seeds": [round(float(x), 4) for x in v] for k, v in scores.items()})
             margin = round(stats["all_mean"] - floor, 3)
             out.append({"row": name, "variant": variant, **stats, "margin": margin, "at_floor": margin < AT_THE_FLOOR})
     return out
