@@ -90,22 +90,20 @@ def measure_clip(clip_dir, n_images: int = 500) -> dict:
     test images at 64 px, with seen and unseen classes, and Grad-CAM mIoU at each block on the chapter's 200
     "which layer" images; chapter 4's CLIP-only row and its control at the diffusion rows' image size
     (``odise_clip_only``, with the shipped shapes-sd's pipeline)."""
-    from foundseg.data import ShapesDataset
-    from foundseg.experiments.odise_parts import CLIP_AT_DIFFUSION_SIZE, CLIP_ONLY
-    from foundseg.eval import dense_clip_method, evaluate, gradcam_method
     from foundseg.eval.zoo import clip_metrics
+    from foundseg.experiments.clip_localizes import by_block, compare_methods
+    from foundseg.experiments.odise_parts import CLIP_AT_DIFFUSION_SIZE, CLIP_ONLY
     from foundseg.models import load_clip, load_sd
 
     clip = load_clip(str(clip_dir))
     card = clip_metrics(clip, 1000)
-    data = ShapesDataset("test", n_images, size=clip.model.config.vision_config.image_size)
+    size = clip.model.config.vision_config.image_size
+    methods = compare_methods(clip, n_images, size, progress=False)["methods"]
     out = {"zero_shot_top1": card["zero_shot_top1"], "presence_auc": card["presence_auc_multi"]}
-    for name, method in (("gradcam", gradcam_method(clip)), ("dense_clip", dense_clip_method(clip))):
-        result = evaluate(method, data, progress=False)
+    for name, key in (("gradcam", "single template"), ("dense_clip", "dense CLIP")):
+        result = methods[key]
         out.update({f"{name}_miou": result["mIoU"], f"{name}_seen": result["seen"], f"{name}_unseen": result["unseen"]})
-    layers = ShapesDataset("test", 200, size=data.size)  # chapter 2's "which layer" images
-    out["gradcam_by_layer"] = [evaluate(gradcam_method(clip, layer=k), layers, progress=False)["mIoU"]
-                               for k in range(len(clip.model.vision_model.encoder.layers))]
+    out["gradcam_by_layer"] = list(by_block(clip, 200, size, progress=False)["by_block"].values())  # "which layer"
     out["odise_clip_only"] = measure_ablation(load_sd("shapes-sd"), clip, {CLIP_ONLY: CLIP_ONLY,
                                                                            CLIP_AT_DIFFUSION_SIZE: CLIP_AT_DIFFUSION_SIZE})
     return out
@@ -122,30 +120,20 @@ def control_models() -> dict:
 def measure_chapters(zoo_dir) -> dict:
     """Every conclusion of chapters 2–5, measured on the zoo in ``zoo_dir`` with the chapters' own functions and
     the shapes scale's counts (the chapters' settings)."""
-    import numpy as np
 
-    from foundseg.clip import ENSEMBLE_TEMPLATES, SHAPES_BACKGROUND
-    from foundseg.data import SYNONYMS, ShapesDataset, sample
+    from foundseg.data import sample
     from foundseg.data.shapes import article
     from foundseg.diffusion import output_layers
-    from foundseg.eval import (cluster_qualities, denoise_curve, disc_method, evaluate, generated_scenes, gradcam_method,
-                               last_step_scores, renoise_curve)
+    from foundseg.eval import cluster_qualities, denoise_curve, generated_scenes, last_step_scores, renoise_curve
     from foundseg.eval.classification import zero_shot_accuracy
+    from foundseg.experiments.clip_localizes import PROMPT_VARIANTS, by_block, compare_methods
     from foundseg.models import current_scale, load_clip, load_sd
 
     S = current_scale()
     clip, pipe = load_clip(str(Path(zoo_dir) / "shapes-clip")), load_sd(str(Path(zoo_dir) / "shapes-sd"))
-    test = ShapesDataset("test", S.count("cam_images"), size=S.clip_size)
-    variants = {"single template": {}, "background prompts": {"background": SHAPES_BACKGROUND},
-                "template ensemble": {"templates": ENSEMBLE_TEMPLATES},
-                "ensemble + synonyms": {"templates": ENSEMBLE_TEMPLATES, "synonyms": SYNONYMS},
-                "bare class name": {"templates": ["{}"]}}
-    out = {"gradcam": {name: evaluate(gradcam_method(clip, **kw), test, progress=False)["mIoU"]
-                       for name, kw in variants.items()},
-           "disc": evaluate(disc_method(), test, progress=False)["mIoU"]}
-    layers = ShapesDataset("test", S.count("layer_images"), size=S.clip_size)
-    n_layers = len(clip.model.vision_model.encoder.layers)
-    out["by_layer"] = [evaluate(gradcam_method(clip, layer=k), layers, progress=False)["mIoU"] for k in range(n_layers)]
+    methods = compare_methods(clip, S.count("cam_images"), S.clip_size, progress=False)["methods"]
+    out = {"gradcam": {name: methods[name]["mIoU"] for name in PROMPT_VARIANTS}, "disc": methods["centred disc"]["mIoU"],
+           "by_layer": list(by_block(clip, S.count("layer_images"), S.clip_size, progress=False)["by_block"].values())}
     scenes = generated_scenes(pipe, S.count("scenes"), steps=S.count("gen_steps"))
     out["last_step"] = last_step_scores(scenes)["all"]
     ts = (None, 0, 200, 800)
