@@ -120,12 +120,9 @@ def control_models() -> dict:
 def measure_chapters(zoo_dir) -> dict:
     """Every conclusion of chapters 2–5, measured on the zoo in ``zoo_dir`` with the chapters' own functions and
     the shapes scale's counts (the chapters' settings)."""
-
-    from foundseg.data import sample
-    from foundseg.data.shapes import article
-    from foundseg.diffusion import output_layers
-    from foundseg.eval import cluster_qualities, denoise_curve, generated_scenes, last_step_scores, renoise_curve
     from foundseg.eval.classification import zero_shot_accuracy
+    from foundseg.experiments.attention_noised_once import (ABSENT, CAPTION, WORD_ONLY, clustered, denoised, generated,
+                                                            renoised)
     from foundseg.experiments.clip_localizes import PROMPT_VARIANTS, by_block, compare_methods
     from foundseg.models import current_scale, load_clip, load_sd
 
@@ -134,23 +131,20 @@ def measure_chapters(zoo_dir) -> dict:
     methods = compare_methods(clip, S.count("cam_images"), S.clip_size, progress=False)["methods"]
     out = {"gradcam": {name: methods[name]["mIoU"] for name in PROMPT_VARIANTS}, "disc": methods["centred disc"]["mIoU"],
            "by_layer": list(by_block(clip, S.count("layer_images"), S.clip_size, progress=False)["by_block"].values())}
-    scenes = generated_scenes(pipe, S.count("scenes"), steps=S.count("gen_steps"))
-    out["last_step"] = last_step_scores(scenes)["all"]
+    n, size = S.count("scenes"), S.sd_size
+    gen = generated(pipe, n, S.count("gen_steps"))
+    out["last_step"] = gen["last_step"]["all"]
     ts = (None, 0, 200, 800)
-    items = [(s.image, s.prompt, s.word, s.mask) for s in scenes]
-    out["renoise_generated"] = {str(t): v for t, v in renoise_curve(pipe, items, ts)["all"].items()}
-    images = [sample("test", i, size=S.sd_size) for i in range(S.count("scenes"))]
-    first = [(x.objects[0].shape, x.mask == x.objects[0].class_id) for x in images]
-    caption = [(x.image, x.caption, w, m) for x, (w, m) in zip(images, first)]
-    word = [(x.image, f"{article(w)} {w}", w, m) for x, (w, m) in zip(images, first)]
-    out["renoise_test_caption"] = {str(t): v for t, v in renoise_curve(pipe, caption, ts)["all"].items()}
-    out["renoise_test_word"] = {str(t): v for t, v in renoise_curve(pipe, word, ts)["all"].items()}
-    out["denoise_generated"] = denoise_curve(pipe, items, 0.5, S.count("denoise_steps"))["all"]
-    out["denoise_test"] = denoise_curve(pipe, caption, 0.5, S.count("denoise_steps"))["all"]
-    clustered, n_out = images[:S.count("cluster_images")], len(output_layers(pipe.unet))
-    kmeans = cluster_qualities(pipe, clustered, [(t, n_out, k) for t in ts for k in (None, "auto")])
-    out["kmeans_oracle_k"] = {str(t): kmeans[t, n_out, None]["miou"] for t in ts}
-    out["kmeans_auto_k"] = {str(t): kmeans[t, n_out, "auto"]["miou"] for t in ts}
+    curves = renoised(pipe, gen["scenes"], n, size, ts)
+    for key, curve in (("renoise_generated", "generated"), ("renoise_test_caption", CAPTION),
+                       ("renoise_test_word", WORD_ONLY), ("renoise_test_absent_word", ABSENT)):
+        out[key] = {str(t): v for t, v in curves[curve]["all"].items()}
+    out["test_disc"] = curves["centred disc"]
+    again = denoised(pipe, gen["scenes"], n, size, 0.5, S.count("denoise_steps"))
+    out["denoise_generated"], out["denoise_test"] = again["generated"], again[CAPTION]
+    kmeans = clustered(pipe, S.count("cluster_images"), size, ts, layers=False)
+    out["kmeans_oracle_k"] = {str(t): q["miou"] for t, q in kmeans["true k (oracle)"].items()}
+    out["kmeans_auto_k"] = {str(t): q["miou"] for t, q in kmeans["k from features"].items()}
     out["odise_ablation"] = measure_ablation(pipe, clip)
     out["classifier_top1"] = zero_shot_accuracy(pipe, clip, S.count("classifier_images"), S.sd_size, S.clip_size,
                                                 S.feature_batch)["top1"]

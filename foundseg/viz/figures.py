@@ -27,11 +27,12 @@ def class_colours(n: int = len(CLASSES) + 1) -> np.ndarray:
     return np.array([(0.0, 0.0, 0.0)] + [cmap(i % 10)[:3] for i in range(n - 1)])
 
 
-def overlay_labels(image, labels, alpha: float = 0.55) -> np.ndarray:
+def overlay_labels(image, labels, alpha: float = 0.55, colours=None) -> np.ndarray:
     """The (H, W, 3) uint8 ``image`` with a label map blended on top (background left as is).
 
-    ``labels`` is an (H, W) integer map (0 = background) coloured by :func:`class_colours`; ``alpha`` is the
-    colours' weight. Returns float RGB in [0, 1], ready for ``imshow``.
+    ``labels`` is an (H, W) integer map (0 = background) coloured by ``colours`` (an (n, 3) array indexed by
+    label; default :func:`class_colours`, the shapes world's key); ``alpha`` is the colours' weight. Returns
+    float RGB in [0, 1], ready for ``imshow``.
 
     >>> from foundseg.data import sample
     >>> s = sample("test", 0)
@@ -41,9 +42,21 @@ def overlay_labels(image, labels, alpha: float = 0.55) -> np.ndarray:
     """
     img = np.asarray(image, np.float32) / 255
     labels = np.asarray(labels)
-    colours = class_colours(max(int(labels.max()) + 1, len(CLASSES) + 1))[labels]
+    colours = class_colours(max(int(labels.max()) + 1, len(CLASSES) + 1)) if colours is None else np.asarray(colours)
+    colours = colours[labels]
     fg = (labels > 0)[..., None]
     return np.where(fg, (1 - alpha) * img + alpha * colours, img)
+
+
+def cluster_shades(n: int) -> np.ndarray:
+    """``n`` + 1 grey levels for cluster maps (label 0 unused): clusters have no class, so they are not drawn in
+    the class key's colours.
+
+    >>> cluster_shades(2).round(2).tolist()
+    [[0.0, 0.0, 0.0], [0.1, 0.1, 0.1], [0.95, 0.95, 0.95]]
+    """
+    levels = np.concatenate([[0.0], np.linspace(0.1, 0.95, n)])
+    return np.repeat(levels[:, None], 3, axis=1)
 
 
 def overlay_heatmap(image, heatmap, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
@@ -95,13 +108,21 @@ def layer_panels(maps, image, prefix: str = "up_blocks") -> tuple[list[np.ndarra
     >>> maps = AttentionMaps({"up_blocks.1.attentions.0.transformer_blocks.0.attn2": torch.rand(1, 1, 4, 4)}, [0])
     >>> panels, titles = layer_panels(maps, np.zeros((8, 8, 3), np.uint8))
     >>> len(panels), panels[0].shape, titles
-    (2, (8, 8, 3), ['up_blocks.1.attentions.0.', 'average'])
+    (2, (8, 8, 3), ['up 1.0, 4×4', 'average'])
     """
     chosen = {n: m for n, m in maps.per_layer.items() if n.startswith(prefix)}
     panels = [overlay_heatmap(image, map_to_image(m[0, 0], image, "nearest")) for m in chosen.values()]
     panels.append(overlay_heatmap(image, map_to_image(maps.mean()[0, 0], image)))
-    titles = [n.split(".attn2")[0].replace("transformer_blocks.0", "") for n in chosen] + ["average"]
-    return panels, titles
+    return panels, [_layer_title(n, m.shape[-2:]) for n, m in chosen.items()] + ["average"]
+
+
+def _layer_title(name: str, grid) -> str:
+    """A UNet attention layer's short title: block kind, block and attention index, grid ("up 1.0, 4×4")."""
+    import re
+
+    found = re.match(r"(down|mid|up)_blocks?\.?(\d*)\.attentions\.(\d+)", name)
+    where = f"{found[1]} {found[2]}.{found[3]}" if found and found[2] else f"{found[1]} {found[3]}" if found else name
+    return f"{where}, {grid[0]}×{grid[1]}"
 
 
 def map_panels(image, maps, titles, label: str, size: float = 2.4):
