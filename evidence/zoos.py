@@ -35,12 +35,13 @@ def _train_into(target: Path, train, device: str) -> None:
     """Run ``train(directory)`` into a fresh temporary directory beside ``target``, then rename it into place with
     its log (which records ``device``): a model is there whole or not at all, and a stopped run resumes at the
     model it stopped in."""
+    from foundseg.cache import move_into_place
     from foundseg.training.common import write_train_log
 
     tmp = target.with_name(f".{target.name}.training")
     shutil.rmtree(tmp, ignore_errors=True)
     write_train_log(tmp, train(tmp), device)
-    tmp.rename(target)
+    move_into_place(tmp, target)
 
 
 def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str = "cpu", progress: bool = False):

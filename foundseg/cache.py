@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import weakref
 from pathlib import Path
@@ -86,14 +87,38 @@ def cached_json(cache_dir, name: str, compute: Callable[[], object]):
 
 
 def write_whole(path: Path, write: Callable) -> None:
-    """Write ``path`` through a temporary file in the same directory, renamed into place when complete (so
-    parallel writers and interruptions never leave a partial file)."""
+    """Write ``path`` through a temporary file in the same directory, moved into place when complete
+    (:func:`move_into_place`), so parallel writers and interruptions never leave a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def move_into_place(finished, target) -> None:
+    """Replace ``target`` by ``finished``: a file or directory written whole under a temporary name beside it
+    (on the same file system), so that ``target`` is always the old or the new one, never half of either. A
+    file replaces in one rename; a directory in two, the old one kept aside as ``<target>.old`` meanwhile.
+
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for text in ("old", "new"):
+    ...         (Path(d) / ".tmp").mkdir()
+    ...         _ = (Path(d) / ".tmp" / "weights").write_text(text)
+    ...         move_into_place(Path(d) / ".tmp", Path(d) / "model")
+    ...     (Path(d) / "model" / "weights").read_text(), sorted(p.name for p in Path(d).iterdir())
+    ('new', ['model'])
+    """
+    finished, target = Path(finished), Path(target)
+    if not finished.is_dir():
+        os.replace(finished, target)
+        return
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        target.rename(old)
+    finished.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -167,8 +167,10 @@ def _finish_outputs(args, succeeded: bool) -> list[str]:
     staging, final, created = staged
     written = []
     if succeeded:
+        from .cache import move_into_place
+
         for path in sorted(staging.iterdir()):
-            path.replace(final / path.name)
+            move_into_place(path, final / path.name)
             written.append(str(final / path.name))
     shutil.rmtree(staging, ignore_errors=True)
     if not succeeded and created and not any(final.iterdir()):

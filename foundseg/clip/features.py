@@ -5,6 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..batching import batched
 from ..models.clip_embeddings import pixel_values
 
 
@@ -23,10 +24,11 @@ def clip_features(clip, images: np.ndarray, size=(8, 8), batch: int = 256) -> to
     """
     model = clip.model
     interpolate = images.shape[1] != model.config.vision_config.image_size
-    out = []
-    for i in range(0, len(images), batch):
-        tokens = model.vision_model(pixel_values=pixel_values(images[i:i + batch], model.device, model.dtype),
+
+    def grid(s: slice) -> torch.Tensor:
+        tokens = model.vision_model(pixel_values=pixel_values(images[s], model.device, model.dtype),
                                     interpolate_pos_encoding=interpolate).last_hidden_state[:, 1:]
         side = int(tokens.shape[1] ** 0.5)
-        out.append(model.vision_model.post_layernorm(tokens).transpose(1, 2).reshape(len(tokens), -1, side, side))
-    return F.interpolate(torch.cat(out), size=tuple(size), mode="bilinear", align_corners=False)
+        return model.vision_model.post_layernorm(tokens).transpose(1, 2).reshape(len(tokens), -1, side, side)
+
+    return F.interpolate(batched(grid, len(images), batch), size=tuple(size), mode="bilinear", align_corners=False)

@@ -5,7 +5,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.images import fit_size, load_image, shrink
+from ..batching import batch_slices
+from ..data.images import fit_size, load_image, model_input
 from ..models.clip_embeddings import pixel_values
 
 
@@ -37,10 +38,7 @@ def prepare_image(model, image, input_size: int | None = None) -> tuple[torch.Te
     if min(h, w) < patch:
         raise ValueError(f"image of {h}x{w} px is smaller than one {patch} px patch")
     size = fit_size(arr.shape, target, patch, "image")
-    x = pixel_values(shrink(arr, size), device=model.device, dtype=model.dtype)
-    if size != (h, w):
-        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
-    return x, (h, w)
+    return model_input(arr, size, lambda a: pixel_values(a, device=model.device, dtype=model.dtype)), (h, w)
 
 
 def image_list(images) -> tuple[list, bool]:
@@ -68,8 +66,8 @@ def over_images(model, images, input_size, batch_size: int, compute, result):
         by_size.setdefault(tuple(pixels.shape), []).append(i)
     results = [None] * len(batch)
     for members in by_size.values():
-        for start in range(0, len(members), batch_size):
-            chunk = members[start:start + batch_size]
+        for s in batch_slices(len(members), batch_size):
+            chunk = members[s]
             maps, scores = compute(torch.cat([prepared[i][0] for i in chunk]))
             for j, i in enumerate(chunk):
                 results[i] = result(maps[j], scores[j], prepared[i][1])

@@ -7,6 +7,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
+from ..batching import batched
 from ..data.vocab import warn_unknown_words
 from ..models.clip_embeddings import text_embeddings
 from .inputs import check_clip
@@ -75,8 +76,8 @@ def class_embeddings(model, tokenizer, class_names, templates=DEFAULT_TEMPLATES,
     if too_long:
         raise ValueError(f"class_names: prompt {too_long[0]!r} is longer than the text encoder's "
                          f"{tokenizer.model_max_length} tokens")
-    emb = F.normalize(torch.cat([text_embeddings(model, tokenizer, prompts[i:i + batch_size])
-                                 for i in range(0, len(prompts), batch_size)]), dim=-1)
+    emb = F.normalize(batched(lambda s: text_embeddings(model, tokenizer, prompts[s]), len(prompts), batch_size),
+                      dim=-1)
     means = [chunk.mean(0) for chunk in emb.split([len(ps) for ps in per_class])]
     return F.normalize(torch.stack(means), dim=-1)
 

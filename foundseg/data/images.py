@@ -120,6 +120,28 @@ def shrink(image: np.ndarray, size) -> np.ndarray:
     return np.array(Image.fromarray(image).reduce(factor)) if factor >= 2 else image
 
 
+def model_input(image: np.ndarray, size, to_tensor):
+    """``image`` (H, W, 3) uint8 as a model's input of ``size`` (h, w): reduced by :func:`shrink`, made a
+    (1, 3, H', W') tensor by ``to_tensor`` (the model's pixel scaling), then resized to ``size`` (bicubic,
+    antialiased) unless it is that size already.
+
+    >>> import torch
+    >>> to_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float()
+    >>> image = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    >>> model_input(image, (64, 96), to_tensor).shape
+    torch.Size([1, 3, 64, 96])
+    >>> torch.equal(model_input(image, (32, 48), to_tensor), to_tensor(image))  # already that size: as it is
+    True
+    """
+    import torch.nn.functional as F
+
+    small = shrink(image, size)
+    x = to_tensor(small)
+    if small.shape[:2] != tuple(size):
+        x = F.interpolate(x, size=tuple(size), mode="bicubic", align_corners=False, antialias=True)
+    return x
+
+
 def resize_image(image: np.ndarray, size) -> np.ndarray:
     """``image`` (H, W, 3) uint8 resized to ``size`` (h, w) with bicubic filtering (huge photos reduced first).
 

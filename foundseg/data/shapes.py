@@ -228,6 +228,16 @@ def sample(split: str, index: int, seed: int = 0, size: int = DEFAULT_SIZE) -> S
     return Sample(image, label, caption_for(objects), tuple(objects))
 
 
+def single_object_indices(samples) -> list[int]:
+    """Positions in ``samples`` of those that show exactly one object: the single-object images on which
+    classification, the shape judge and the VAE round trip are measured.
+
+    >>> single_object_indices(sample("test", i) for i in range(9))
+    [0, 3, 8]
+    """
+    return [i for i, s in enumerate(samples) if len(s.objects) == 1]
+
+
 def batch(split: str, indices, seed: int = 0, size: int = DEFAULT_SIZE) -> tuple[np.ndarray, np.ndarray, list[Sample]]:
     """Render several samples; returns images (N, H, W, 3), masks (N, H, W) and the samples.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.images import fit_size, load_image, shrink
+from ..data.images import fit_size, load_image, model_input
 from .denoiser import denoiser, is_mmdit
 
 
@@ -68,24 +68,29 @@ def encode_image(pipe, image, size: tuple[int, int] | None = None) -> torch.Tens
     h, w = size or fit_size(arr.shape, native_size(pipe), m, "image")
     if h % m or w % m or h < m or w < m:
         raise ValueError(f"size must be positive multiples of {m} for this pipeline, got {(h, w)}")
-    arr = shrink(arr, (h, w))
-    x = to_unit_range(arr[None])
-    if (h, w) != arr.shape[:2]:
-        x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
-    return vae_latents(pipe.vae, x)
+    return vae_latents(pipe.vae, model_input(arr, (h, w), lambda a: to_unit_range(a[None])))
 
 
-def vae_latents(vae, images: torch.Tensor) -> torch.Tensor:
+def vae_latents(vae, images: torch.Tensor, scaled: bool = True, with_std: bool = False):
     """Latents of ``images`` ((B, 3, H, W) in [-1, 1]) as the denoiser expects them: the posterior mean, less the
-    VAE's shift factor where it has one (SD3's), times its scaling factor. Gradients flow if the caller allows
-    them.
+    VAE's shift factor where it has one (SD3's), times its scaling factor; with ``scaled=False`` the mean as the
+    VAE gives it (what a scaling factor is computed from). ``with_std`` returns (latents, the posterior's std in
+    the same units). Gradients flow if the caller allows them.
 
     >>> from foundseg.models import load_sd
-    >>> vae_latents(load_sd("shapes-sd").vae, torch.zeros(2, 3, 32, 32)).shape
-    torch.Size([2, 4, 16, 16])
+    >>> vae, x = load_sd("shapes-sd").vae, torch.zeros(2, 3, 32, 32)
+    >>> mean, std = vae_latents(vae, x, scaled=False, with_std=True)
+    >>> latents, latent_std = vae_latents(vae, x, with_std=True)
+    >>> factor = vae.config.scaling_factor
+    >>> latents.shape, torch.equal(latents, mean * factor), torch.equal(latent_std, std * factor)
+    (torch.Size([2, 4, 16, 16]), True, True)
     """
-    shift = vae.config.get("shift_factor") or 0.0
-    return (vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mean - shift) * vae.config.scaling_factor
+    posterior = vae.encode(images.to(vae.device, vae.dtype)).latent_dist
+    if not scaled:
+        return (posterior.mean, posterior.std) if with_std else posterior.mean
+    factor = vae.config.scaling_factor
+    latents = (posterior.mean - (vae.config.get("shift_factor") or 0.0)) * factor
+    return (latents, posterior.std * factor) if with_std else latents
 
 
 def add_noise(pipe, latents: torch.Tensor, t: int | None, seed: int = 0) -> torch.Tensor:

@@ -6,6 +6,7 @@ import torch
 
 from ..clip.prompts import class_embeddings
 from ..data import CLASSES, sample
+from ..data.shapes import single_object_indices
 from ..diffusion import diffusion_classify
 from ..models import embed_images
 from .metrics import mean_or_nan
@@ -17,7 +18,7 @@ def single_object_test_images(n: int) -> list[int]:
     >>> single_object_test_images(3)
     [0, 3, 8]
     """
-    return [i for i in range(3 * n) if len(sample("test", i).objects) == 1][:n]
+    return single_object_indices(sample("test", i) for i in range(3 * n))[:n]
 
 
 def true_classes(ids) -> np.ndarray:
@@ -37,6 +38,22 @@ def diffusion_answers(pipe, ids, size: int = 32) -> np.ndarray:
     return np.array([diffusion_classify(pipe, sample("test", i, size=size).image, CLASSES) for i in ids])
 
 
+@torch.no_grad()
+def clip_zero_shot(clip, images: np.ndarray, batch: int = 256) -> torch.Tensor:
+    """Cosine similarity (N, C) of each of ``images`` (N, H, W, 3) uint8 to each class of :data:`CLASSES` in the
+    prompt "a photo of a {class}."; its argmax is ``clip``'s zero-shot answer. Images go ``batch`` at a time.
+
+    >>> from foundseg.models import load_clip
+    >>> ids = single_object_test_images(8)
+    >>> sims = clip_zero_shot(load_clip("shapes-clip"), np.stack([sample("test", i, size=64).image for i in ids]))
+    >>> sims.shape, (sims.argmax(1).numpy() == true_classes(ids)).tolist()
+    (torch.Size([8, 8]), [True, True, True, True, True, True, True, True])
+    """
+    model, tokenizer = clip
+    text = class_embeddings(model, tokenizer, CLASSES)
+    return torch.nn.functional.normalize(embed_images(model, images, batch), dim=-1) @ text.T
+
+
 def zero_shot_accuracy(pipe, clip, n_images: int, sd_size: int = 32, clip_size: int = 64, batch: int = 128) -> dict:
     """Top-1 of ``pipe`` as a diffusion classifier ("a {class}", five timesteps) and of ``clip`` zero-shot
     ("a photo of a {class}.") on the first ``n_images`` single-object test images, rendered at ``sd_size`` and
@@ -50,11 +67,8 @@ def zero_shot_accuracy(pipe, clip, n_images: int, sd_size: int = 32, clip_size: 
     ids = single_object_test_images(n_images)
     truth = true_classes(ids)
     preds = {"diffusion": diffusion_answers(pipe, ids, sd_size)}
-    with torch.no_grad():
-        text = class_embeddings(clip.model, clip.tokenizer, CLASSES)
-        images = np.stack([sample("test", i, size=clip_size).image for i in ids])
-        emb = torch.nn.functional.normalize(embed_images(clip.model, images, batch), dim=-1)
-    preds["clip"] = (emb @ text.T).argmax(1).cpu().numpy()
+    images = np.stack([sample("test", i, size=clip_size).image for i in ids])
+    preds["clip"] = clip_zero_shot(clip, images, batch).argmax(1).cpu().numpy()
     return {"images": len(ids), "top1": {name: float(np.mean(p == truth)) for name, p in preds.items()},
             "per_class": {name: {c: mean_or_nan(p[truth == k] == k) for k, c in enumerate(CLASSES)}
                           for name, p in preds.items()}}

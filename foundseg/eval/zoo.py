@@ -12,16 +12,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..batching import batched
 from ..clip import gradcam
-from ..clip.prompts import class_embeddings
 from ..data import CLASSES, COLOURS, sample
-from ..data.shapes import article
+from ..data.shapes import article, single_object_indices
 from ..diffusion import generate
 from ..diffusion.denoiser import is_mmdit
-from ..diffusion.latents import to_unit_range
-from ..models import embed_images, load_clip, load_sd
+from ..diffusion.latents import to_unit_range, vae_latents
+from ..models import load_clip, load_sd
 from ..progress import progress_bar
 from .attention import map_iou
+from .classification import clip_zero_shot
 from .judge import classify_shape, colour_masks, judge
 from .metrics import DISC_RADIUS, binary_iou, centred_disc, roc_auc
 
@@ -55,13 +56,11 @@ def disc_tuned_on_ground_truth(masks) -> tuple[float, float]:
 @torch.no_grad()
 def clip_metrics(clip, n_images: int = 1000, progress: bool = False) -> dict:
     """Zero-shot top-1 (single-object test images), class-presence AUC (multi-object), Grad-CAM IoU vs a disc."""
-    model, tokenizer = clip
+    model, _ = clip
     size = model.config.vision_config.image_size
     samples = [sample("test", i, size=size) for i in range(n_images)]
-    text = class_embeddings(model, tokenizer, CLASSES)
-    emb = embed_images(model, np.stack([s.image for s in samples]), batch=256)
-    sims = (torch.nn.functional.normalize(emb, dim=-1) @ text.T).cpu().numpy()
-    single = [i for i, s in enumerate(samples) if len(s.class_ids) == 1]
+    sims = clip_zero_shot(clip, np.stack([s.image for s in samples]), batch=256).cpu().numpy()
+    single = single_object_indices(samples)
     multi = [i for i, s in enumerate(samples) if len(s.class_ids) > 1]
     top1 = np.mean([sims[i].argmax() + 1 == samples[i].class_ids[0] for i in single])
     present = np.array([[k + 1 in samples[i].class_ids for k in range(len(CLASSES))] for i in multi])
@@ -130,10 +129,10 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
 def vae_shape_rate(vae, n_images: int = 1000, batch: int = 256) -> float:
     """How often the judge still names the right shape after an encode–decode round trip through ``vae``
     (single-object test images): the ceiling on any generated shape rate."""
-    singles = [s for s in (sample("test", i, size=vae.config.sample_size) for i in range(n_images))
-               if len(s.objects) == 1]
+    samples = [sample("test", i, size=vae.config.sample_size) for i in range(n_images)]
+    singles = [samples[i] for i in single_object_indices(samples)]
     x = to_unit_range(np.stack([s.image for s in singles])).to(vae.device, vae.dtype)
-    out = torch.cat([vae.decode(vae.encode(chunk).latent_dist.mean).sample for chunk in x.split(batch)])
+    out = batched(lambda part: vae.decode(vae_latents(vae, x[part], scaled=False)).sample, len(x), batch)
     images = ((out.float().clamp(-1, 1).permute(0, 2, 3, 1) + 1) * 127.5).round().byte().cpu().numpy()
     return float(np.mean([judge(im, s.objects[0].colour, s.objects[0].shape)["shape_ok"]
                           for im, s in zip(images, singles)]))
@@ -141,9 +140,9 @@ def vae_shape_rate(vae, n_images: int = 1000, batch: int = 256) -> float:
 
 def judge_accuracy(n_images: int = 1000) -> float:
     """Accuracy of the template shape classifier on true single-object masks of the test split."""
-    hits = [classify_shape(s.mask == s.objects[0].class_id) == s.objects[0].shape
-            for s in (sample("test", i) for i in range(n_images)) if len(s.objects) == 1]
-    return float(np.mean(hits))
+    samples = [sample("test", i) for i in range(n_images)]
+    singles = [samples[i] for i in single_object_indices(samples)]
+    return float(np.mean([classify_shape(s.mask == s.objects[0].class_id) == s.objects[0].shape for s in singles]))
 
 
 def measure_zoo(zoo_dir, n_images: int = 1000, seeds: int = 3, progress: bool = True) -> dict:

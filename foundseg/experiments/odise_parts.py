@@ -17,6 +17,7 @@ import json
 import numpy as np
 import torch
 
+from ..batching import batched
 from ..cache import cached_json, cached_tensor, digest, weights_fingerprint
 from ..clip.features import clip_features
 from ..clip.prompts import class_embeddings
@@ -90,10 +91,6 @@ def _split(split: str, n: int, size: int, seed: int = 0):
     return images, masks, [s.caption for s in samples]
 
 
-def _batched(fn, n: int, batch: int) -> torch.Tensor:
-    return torch.cat([fn(slice(i, i + batch)) for i in range(0, n, batch)])
-
-
 def row_features(pipe, clip, config, images, captions, cache_dir=None, batch: int = 128) -> torch.Tensor:
     """Fused features (N, C, 16, 16) of ``images`` for a row without implicit captioner, cached per configuration,
     image set and model weights in ``cache_dir`` (see :func:`foundseg.cache.cached_tensor`: float16 values,
@@ -119,7 +116,7 @@ def row_features(pipe, clip, config, images, captions, cache_dir=None, batch: in
 
         @torch.no_grad()
         def compute():
-            return _batched(lambda s: fuse(odise_features(pipe, to_unit_range(images[s]), config, captions[s]),
+            return batched(lambda s: fuse(odise_features(pipe, to_unit_range(images[s]), config, captions[s]),
                                            FEATURE_SIZE), len(images), batch)
     name = f"{key}-{digest(images.tobytes())}-{digest(*(weights_fingerprint(m) for m in models))}"
     return cached_tensor(cache_dir, name, compute)
@@ -263,8 +260,8 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, captioner_steps, 
                 head = train_mask_head(lambda idx: live(tr_images[idx.numpy()], tr_clip[idx]), tr_labels, seen_text,
                                        seed, captioner_steps, batch=captioner_batch, captioner=captioner)
                 with torch.no_grad():
-                    tr_feats = _batched(lambda s: live(tr_images[s], tr_clip[s]), n_train, feature_batch)
-                    te_feats = _batched(lambda s: live(te_images[s], te_clip[s]), n_test, feature_batch)
+                    tr_feats = batched(lambda s: live(tr_images[s], tr_clip[s]), n_train, feature_batch)
+                    te_feats = batched(lambda s: live(te_images[s], te_clip[s]), n_test, feature_batch)
                 head_steps = steps - captioner_steps
             else:
                 head = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from ..batching import batched
+
 POOLINGS = ("cls", "patch_mean")
 
 
@@ -78,10 +80,8 @@ def embed_images(model, images, batch: int = 256, pooling: str | None = None) ->
     >>> emb.shape
     torch.Size([3, 64])
     """
-    if batch < 1:
-        raise ValueError(f"batch must be at least 1, got {batch}")
-    return torch.cat([image_embeddings(model, pixel_values(images[i:i + batch], model.device, model.dtype), pooling)
-                      for i in range(0, len(images), batch)])
+    return batched(lambda s: image_embeddings(model, pixel_values(images[s], model.device, model.dtype), pooling),
+                   len(images), batch)
 
 
 def text_embeddings(model, tokenizer, texts: list[str]) -> torch.Tensor:

@@ -1,13 +1,13 @@
 """Reproduce the shapes-world model zoo from scratch: ``foundseg zoo train --out DIR`` (or ``python -m foundseg.training``)."""
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from ..cache import move_into_place
 from .card import write_cards
 from .clip import train_clip
 from .common import write_train_log
@@ -16,15 +16,6 @@ from .sd import train_sd
 
 __all__ = ["MODELS", "train_clip", "train_dit", "train_sd", "train_zoo", "write_cards"]
 MODELS = ("shapes-clip", "shapes-sd", "shapes-dit")
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by the finished ``tmp`` directory, so no half-written model is ever visible."""
-    old = target.with_name(target.name + ".old")
-    if target.exists():
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None = 2, device="cpu", force: bool = False,
@@ -80,5 +71,5 @@ def _train_into(out_dir: Path, seed: int, progress: bool, device, overrides: dic
         logs["total_wall_time_s"] = round(time.perf_counter() - start, 1)
         for name in MODELS:
             write_train_log(tmp / name, logs[name], device)
-            _publish(tmp / name, out_dir / name)
+            move_into_place(tmp / name, out_dir / name)
     return logs

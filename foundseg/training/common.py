@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..batching import batched
 from ..data import shapes
-from ..diffusion.latents import to_unit_range
+from ..diffusion.latents import to_unit_range, vae_latents
 from ..progress import progress_bar
 
 
@@ -25,12 +27,11 @@ def training_pool(n: int, size: int, seed: int, progress: bool = True):
     return np.stack([s.image for s in samples]), samples
 
 
-def latent_stats(vae, images: np.ndarray, device="cpu", chunk: int = 512):
+def latent_stats(vae, images: np.ndarray, chunk: int = 512):
     """The autoencoder's posterior mean and std for every image: what training batches sample latents from."""
     with torch.no_grad():
-        stats = [vae.encode(to_unit_range(images[i:i + chunk]).to(device)).latent_dist
-                 for i in range(0, len(images), chunk)]
-    return torch.cat([d.mean for d in stats]), torch.cat([d.std for d in stats])
+        return batched(lambda s: vae_latents(vae, to_unit_range(images[s]), scaled=False, with_std=True),
+                       len(images), chunk)
 
 
 def latent_batch(mean, std, scaling: float, captions, s: dict, gen: torch.Generator, device="cpu"):

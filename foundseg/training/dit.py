@@ -29,22 +29,27 @@ from .common import LossLog, latent_batch, latent_stats, seed_everything, traini
 DIT_SETTINGS = dict(layers=4, heads=4, head_dim=32, patch=2, pool=30000, steps=3000, batch=64, lr=1e-3,
                     warmup=200, caption_dropout=0.1, ema_decay=0.999)
 """The transformer (``layers`` joint blocks of ``heads`` × ``head_dim`` channels, ``patch``² latent pixels a
-token) and its training. Three other trainings, judged with the card's measures (144 single-object
-samples, guidance 7.5), drew the caption's colour and shape little more often than these settings' 0.188:
-5000 steps at learning rate 0.004 (on two CPU cores, 25 minutes; final loss 0.294 against 0.343) 0.257, with
-word attention IoU 0.668; 5000 steps at 0.002 (on a GPU) 0.236; ``patch=1`` (256 image tokens) for 1800 steps
-(on a GPU) 0.181. Five shorter ones (two CPU cores, 8–12 minutes each; 96 samples) did no better:
+token) and its training: the pool of rendered images, steps, batch, peak learning rate and warm-up steps,
+caption dropout, EMA decay."""
+WHAT_WAS_TRIED = """\
+Three other trainings, judged with this card's measures (144 single-object samples, guidance 7.5), drew the
+caption's colour and shape little more often than the shipped settings' 0.188: 5000 steps at learning rate
+0.004 (two CPU cores, 25 minutes; final loss 0.294 against 0.343) 0.257, with word attention IoU 0.668; 5000
+steps at 0.002 (on a GPU) 0.236; `patch=1` (256 image tokens) for 1800 steps (on a GPU) 0.181. Five shorter
+ones (two CPU cores, 8–12 minutes each; 96 samples) did no better:
 
 - 1500 steps at 0.004: 0.177;
 - the same with DiT's adaLN-Zero initialisation (every block and the output layer starting at zero): 0.177;
-- ``patch=1, heads=2`` (256 image tokens, 64 channels), 1500 steps at 0.004: 0.167;
+- `patch=1, heads=2` (256 image tokens, 64 channels), 1500 steps at 0.004: 0.167;
 - 6000 steps at batch 16 and 0.002: 0.188;
 - 1500 steps at 0.004 regressing, at noise levels σ ≤ 0.75, on shapes-sd's own predictions turned into
   velocities (distillation): 0.188.
 
-As a diffusion classifier over the eight shapes (:func:`foundseg.diffusion.diffusion_classify`, 100
-single-object test images) the shipped model names the true shape of 0.28, shapes-sd of 0.95 (chance 0.125):
-the transformer learns the colour, and barely reads the shape word its text states carry."""
+As a diffusion classifier over the eight shapes (`foundseg.diffusion.diffusion_classify`, 100 single-object
+test images) the shipped model names the true shape of 0.28, shapes-sd of 0.95 (chance 0.125): the transformer
+learns the colour, and barely reads the shape word its text states carry.
+"""
+"""The shapes-dit card's "What was tried" section: the settings other trainings used and what they gave."""
 NULL_TOKENS = 256
 """Zero embeddings the SD3 pipeline puts in T5's place without a T5 (its ``max_sequence_length`` default)."""
 
@@ -120,7 +125,7 @@ def train_transformer(pipe: StableDiffusion3Pipeline, images, captions, seed: in
     s = dict(DIT_SETTINGS, **overrides)
     gen = seed_everything(seed)
     vae = pipe.vae
-    mean, std = latent_stats(vae, images, device)
+    mean, std = latent_stats(vae, images)
     transformer = build_transformer(mean.shape[-1], mean.shape[1], 2 * pipe.text_encoder.config.hidden_size,
                                     2 * pipe.text_encoder.config.projection_dim, s).to(device)
     pipe.register_modules(transformer=transformer)  # the pipeline's prompt encoding reads its config

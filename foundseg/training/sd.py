@@ -17,8 +17,9 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusi
 from diffusers.training_utils import EMAModel
 from transformers import CLIPModel, CLIPTokenizer
 
+from ..batching import batched
 from ..data.vocab import write_tokenizer
-from ..diffusion.latents import to_unit_range
+from ..diffusion.latents import to_unit_range, vae_latents
 from .common import LossLog, latent_batch, latent_stats, seed_everything, training_pool, warmup_cosine
 from ..progress import progress_bar
 
@@ -84,8 +85,8 @@ def train_vae(images: np.ndarray, seed: int = 0, progress: bool = True, device="
         log.add(l1=rec.item(), kl=kl.item())
     vae.eval()
     with torch.no_grad():
-        latents = torch.cat([vae.encode(to_unit_range(images[i:i + 256]).to(device)).latent_dist.mean
-                             for i in range(0, min(len(images), 2048), 256)])
+        latents = batched(lambda s: vae_latents(vae, to_unit_range(images[s]), scaled=False),
+                          min(len(images), 2048), 256)
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     return vae, dict(log.summary(), settings=s, seed=seed)
 
@@ -140,7 +141,7 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     latent = latent_size(vae.config.sample_size, vae.config.block_out_channels)
     unet = build_unet(latent, vae.config.latent_channels, text_encoder.config.hidden_size, s).to(device)
     noise_sched = DDPMScheduler(**SD_SCHEDULE)
-    mean, std = latent_stats(vae, images, device)
+    mean, std = latent_stats(vae, images)
     ema = EMAModel(unet.parameters(), decay=s["ema_decay"])
     opt = torch.optim.AdamW(unet.parameters(), lr=s["lr"], weight_decay=0.01)
     sched = warmup_cosine(opt, s["warmup"], s["steps"])
