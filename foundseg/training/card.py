@@ -229,7 +229,7 @@ def _generation_rows(m: dict, attention: str) -> str:
 def write_dit_card(dit_dir, metrics: dict) -> None:
     """Write metrics.json, loss.png and README.md beside shapes-dit in ``dit_dir`` (which needs its
     ``train_log.json``); ``metrics`` are :func:`foundseg.eval.zoo.measure_zoo`'s numbers for it."""
-    from .dit import NULL_TOKENS
+    from .dit import NULL_TOKENS, WHAT_WAS_TRIED
 
     dit_dir = Path(dit_dir)
     log = json.loads((dit_dir / "train_log.json").read_text())
@@ -278,4 +278,7 @@ Judge: as shapes-sd's card (template shape classifier accuracy on true masks {m[
     ])}
 
 ![loss](loss.png)
-""")
+
+## What was tried
+
+{WHAT_WAS_TRIED}""")
