@@ -1,6 +1,6 @@
 """Stable Diffusion internals: cross-attention capture (joint attention and ConceptAttention for diffusion
 transformers), re-noising, features."""
-from .attention import AttentionMaps, CrossAttentionRecorder, cross_attention_layers, select_layers
+from .attention import CrossAttentionRecorder, cross_attention_layers, select_layers
 from .capture import Generation, denoise_attention, generate, recorder, renoise_attention, renoise_attention_at
 from .classifier import denoising_errors, diffusion_classify
 from .concept_attention import ConceptAttention, concept_embeddings
@@ -9,6 +9,7 @@ from .features import cluster_features, extract_features, kmeans, output_layers
 from .joint_attention import JointAttentionRecorder, joint_attention_layers, select_joint_layers
 from .latents import add_noise, encode_image, latent_multiple, native_size, to_unit_range, vae_latents
 from .odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
+from .recorder import AttentionMaps
 from .tokens import END, START, token_indices
 
 __all__ = ["END", "START", "AttentionMaps", "ConceptAttention", "CrossAttentionRecorder", "Generation", "ImplicitCaptioner",

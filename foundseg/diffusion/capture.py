@@ -11,11 +11,12 @@ import numpy as np
 import torch
 
 from ..data.images import load_image
-from .attention import AttentionMaps, CrossAttentionRecorder
+from .attention import CrossAttentionRecorder
 from .concept_attention import ConceptAttention, concept_embeddings
 from .denoiser import check_single_stream_text, denoiser_pass, is_mmdit
 from .joint_attention import JointAttentionRecorder
 from .latents import add_noise, encode_image, noise_generator
+from .recorder import AttentionMaps
 from .tokens import token_indices
 
 

@@ -43,7 +43,7 @@ class ConceptAttention(JointAttentionRecorder):
         space: ``"output"`` (attention outputs) or ``"cross"`` (image queries against concept keys).
         steps, total_steps, conditional_half, trajectory: as in :class:`~foundseg.diffusion.JointAttentionRecorder`.
 
-    :meth:`result` gives :class:`~foundseg.diffusion.attention.AttentionMaps` with one map per concept, each
+    :meth:`result` gives :class:`~foundseg.diffusion.recorder.AttentionMaps` with one map per concept, each
     image token's maps summing to one over the concepts.
     """
 

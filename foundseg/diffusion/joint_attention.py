@@ -6,7 +6,7 @@ image token's softmax over *all* keys gives a probability to every text token. :
 installs, on the layers asked for, a processor that computes those image→text probabilities for the chosen
 token groups (one head at a time, so memory stays at one head's scores), adds them to a running sum, and hands
 the layer back to its original processor, whose output is unchanged. The originals come back on exit, also when
-the transformer raises. The maps come back as :class:`~foundseg.diffusion.attention.AttentionMaps`, so
+the transformer raises. The maps come back as :class:`~foundseg.diffusion.recorder.AttentionMaps`, so
 everything that reads cross-attention maps reads these.
 
 Layers: SD3's ``transformer_blocks.i.attn`` (image tokens first, then text); FLUX's double-stream
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .attention import AttentionMaps, ProcessorRecorder
+from .recorder import Recorder, check_heads, select_by_prefix
 
 KINDS = {"double": "transformer_blocks.", "single": "single_transformer_blocks."}
 """Block kinds a layer selection may name: FLUX's double-stream (and SD3's joint) blocks, FLUX's single-stream."""
@@ -57,33 +57,7 @@ def select_joint_layers(transformer, layers=None) -> list[str]:
     names = joint_attention_layers(transformer)
     if not names:
         raise ValueError(f"transformer ({type(transformer).__name__}) has no joint-attention layers to record")
-    if layers is None:
-        return names
-    chosen = []
-    for w in [layers] if isinstance(layers, str) else list(layers):
-        prefix = KINDS.get(w, f"{w}.")
-        hit = [n for n in names if n == w or n.startswith(prefix)]
-        if not hit:
-            raise ValueError(f"layers entry {w!r} matches no joint-attention layer; use {tuple(KINDS)} or a "
-                             f"prefix of one of {names[:3]} …")
-        chosen += [n for n in hit if n not in chosen]
-    return [n for n in names if n in chosen]
-
-
-class _Capture:
-    """Attention processor that hands the layer's inputs to its recorder (:meth:`JointAttentionRecorder.observe`),
-    then defers to ``inner``."""
-
-    def __init__(self, recorder: "JointAttentionRecorder", name: str, inner):
-        self.recorder, self.name, self.inner = recorder, name, inner
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None,
-                 *args, **kwargs):
-        self.recorder.observe(self.name, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
-        if image_rotary_emb is not None:
-            return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb,
-                              *args, **kwargs)
-        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, *args, **kwargs)
+    return select_by_prefix(names, layers, KINDS, "joint-attention")
 
 
 def _heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
@@ -122,7 +96,7 @@ def image_queries_and_keys(attn, hidden_states, encoder_hidden_states=None, imag
     return query[:, :, t:], key, slice(0, t)  # FLUX: [text, image]
 
 
-class JointAttentionRecorder(ProcessorRecorder):
+class JointAttentionRecorder(Recorder):
     """Context manager that records image→text attention maps of token groups on an SD3 or FLUX transformer.
 
     Args:
@@ -139,21 +113,17 @@ class JointAttentionRecorder(ProcessorRecorder):
 
     Each map is the softmax of an image token's query against *all* keys (image and text), read at the
     group's text keys: the share of that image token's attention that goes to the word. The transformer's
-    output is unchanged; :meth:`result` gives :class:`~foundseg.diffusion.attention.AttentionMaps` on the
+    output is unchanged; :meth:`result` gives :class:`~foundseg.diffusion.recorder.AttentionMaps` on the
     latent patch grid.
     """
 
-    capture = _Capture
-
     def __init__(self, transformer, token_groups, layers=None, heads="mean", steps="all",
                  total_steps: int | None = None, conditional_half: bool = False, trajectory: bool = False):
-        self._setup(transformer, token_groups, heads, select_joint_layers(transformer, layers), steps, total_steps)
-        self.conditional_half, self.trajectory = conditional_half, trajectory
-        self.grid = self.text_length = None
-        self.reset()
+        self._setup(transformer, token_groups, heads, select_joint_layers(transformer, layers), steps, total_steps,
+                    conditional_half, trajectory)
+        self.text_length = None
 
     def _pre_forward(self, module, args, kwargs):
-        self.step += 1
         sample = args[0] if args else kwargs["hidden_states"]
         text = kwargs.get("encoder_hidden_states", args[1] if len(args) > 1 else None)
         self.text_length = text.shape[1]
@@ -164,8 +134,7 @@ class JointAttentionRecorder(ProcessorRecorder):
             ids = kwargs["img_ids"]
             ids = ids[0] if ids.ndim == 3 else ids
             self.grid = (int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1)
-        if self.recording:
-            self.recorded_steps.append(self.step)
+        self._count_step()
 
     def observe(self, name, attn, hidden_states, encoder_hidden_states, image_rotary_emb):
         """What the capture processor does before layer ``name`` attends: :meth:`add` at recorded steps."""
@@ -181,9 +150,8 @@ class JointAttentionRecorder(ProcessorRecorder):
             query, key = query.chunk(2)[1], key.chunk(2)[1]
         if any(max(g) >= text.stop - text.start for g in self.groups):
             raise ValueError(f"token_groups {self.groups} reach past the {text.stop - text.start} text tokens")
+        check_heads(self.heads, query.shape[1], name)
         heads = range(query.shape[1]) if not isinstance(self.heads, (list, tuple)) else self.heads
-        if not all(0 <= h < query.shape[1] for h in heads):
-            raise ValueError(f"heads {list(heads)} out of range: layer {name} has {query.shape[1]} heads")
         scale = query.shape[-1] ** -0.5
         per_head = []
         for h in heads:  # one head's (B, N, S) scores at a time
@@ -192,18 +160,3 @@ class JointAttentionRecorder(ProcessorRecorder):
             per_head.append(torch.stack([probs[..., g].mean(-1) for g in self.groups], 1))  # (B, K, N)
         maps = torch.stack(per_head, 1) if self.heads == "all" else torch.stack(per_head).mean(0)
         self.accumulate(name, maps)
-
-    def accumulate(self, name: str, maps: torch.Tensor) -> None:
-        """Add layer ``name``'s maps (B[, H], K, N) of this call, on the patch grid, to its running sum (and to the
-        step's trajectory when one is kept)."""
-        maps = maps.reshape(*maps.shape[:-1], *self.grid)
-        self.sums[name] = self.sums.get(name, 0) + maps
-        self.counts[name] = self.counts.get(name, 0) + 1
-        if self.trajectory:
-            self.per_step.setdefault(self.step, {})[name] = maps
-
-    def result(self) -> AttentionMaps:
-        """The recorded maps, averaged over the recorded steps per layer, on the CPU."""
-        per_layer = {n: (self.sums[n] / self.counts[n]).cpu() for n in self.layers if n in self.sums}
-        per_step = {step: torch.stack(list(layers.values())).mean(0).cpu() for step, layers in self.per_step.items()}
-        return AttentionMaps(per_layer, sorted(set(self.recorded_steps)), per_step)
