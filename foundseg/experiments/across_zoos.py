@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tables import text_table
 from .odise_parts import CLIP_ONLY, PAPER_ROWS
 
 IC, NULL = list(PAPER_ROWS)[:2]
@@ -112,6 +113,16 @@ def label(verdicts: dict[str, bool]) -> str:
     return f"some ({count}: {', '.join(held)})"
 
 
+def chapter_values(zoos: dict[str, dict], metrics: dict[str, tuple]) -> dict[str, dict[str, float]]:
+    """Each number of ``metrics`` (printed name → path into a zoo's measurements) on each zoo: name → {zoo:
+    value}.
+
+    >>> chapter_values({"seed 0": {"disc": .25}, "seed 1": {"disc": .27}}, {"centred disc": ("disc",)})
+    {'centred disc': {'seed 0': 0.25, 'seed 1': 0.27}}
+    """
+    return {name: {zoo: _lookup(z, path) for zoo, z in zoos.items()} for name, path in metrics.items()}
+
+
 def table(zoos: dict[str, dict], metrics: dict[str, tuple]) -> list[str]:
     """Printable lines: each number of ``metrics`` (printed name → path into a zoo's measurements) on each zoo,
     then their mean and spread (max − min).
@@ -122,12 +133,20 @@ def table(zoos: dict[str, dict], metrics: dict[str, tuple]) -> list[str]:
     centred disc                         0.250  0.270  0.260  0.020
     CAM at the last block                0.500  0.400  0.450  0.100
     """
-    lines = [f"{'':<35}" + "".join(f"{n.split(' (')[0]:>7}" for n in zoos) + f"{'mean':>7}{'spread':>7}"]
-    for name, path in metrics.items():
-        values = [_lookup(z, path) for z in zoos.values()]
-        lines.append(f"{name:<35}" + "".join(f"{v:>7.3f}" for v in values)
-                     + f"{np.mean(values):>7.3f}{max(values) - min(values):>7.3f}")
-    return lines
+    rows = {name: [*v.values(), np.mean(list(v.values())), np.ptp(list(v.values()))]
+            for name, v in chapter_values(zoos, metrics).items()}
+    return text_table(rows, [n.split(" (")[0] for n in zoos] + ["mean", "spread"], 7, "", 35).split("\n")
+
+
+def measured_zoos(zoos: dict[str, dict], chapter: str) -> dict[str, dict]:
+    """The zoos whose measurements hold every number of chapter ``chapter``'s :data:`METRICS`."""
+    def holds(z):
+        try:
+            chapter_values({"z": z}, METRICS[chapter])
+        except (KeyError, IndexError):
+            return False
+        return True
+    return {name: z for name, z in zoos.items() if holds(z)}
 
 
 def across_zoos(zoos: dict[str, dict], chapter: str) -> str:
@@ -138,10 +157,10 @@ def across_zoos(zoos: dict[str, dict], chapter: str) -> str:
     if not zoos:
         return ("no zoo measured here: the measurements are in the book's\n"
                 "book/data/evidence.json (python evidence/zoos.py)")
-    first_key = next(iter(METRICS[chapter].values()))[0]
-    measured = {name: z for name, z in zoos.items() if first_key in z}
+    measured = measured_zoos(zoos, chapter)
     missing = [name for name in zoos if name not in measured]
     if not measured:
+        first_key = next(iter(METRICS[chapter].values()))[0]
         return f"no zoo measured with this chapter's protocol yet ({first_key}; python evidence/zoos.py)"
     verdicts = {name: conclusions(z) for name, z in measured.items()}
     claims = [c for c in next(iter(verdicts.values())) if c.startswith(chapter + ":")]

@@ -252,3 +252,31 @@ def wrap(text: str, width: int = 22) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width))
+
+
+def zoo_spread(values: dict, ax, title: str | None = None):
+    """Each number's value on each zoo (one marker per zoo, in a fixed order of markers) on a horizontal line
+    across their range, the spread: ``values`` maps a number's name to {zoo: value}. Draws on ``ax`` (each zoo's
+    markers labelled for a legend) and returns it.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> ax = zoo_spread({"disc": {"seed 0": 0.25, "seed 1": 0.27}, "CAM": {"seed 0": 0.47, "seed 1": 0.44}}, ax)
+    >>> [t.get_text() for t in ax.get_yticklabels()], ax.get_legend_handles_labels()[1]
+    (['disc', 'CAM'], ['seed 0', 'seed 1'])
+    >>> plt.close(fig)
+    """
+    names = list(values)
+    zoos = list(dict.fromkeys(z for v in values.values() for z in v))
+    for row, name in enumerate(names):
+        vs = list(values[name].values())
+        ax.plot([min(vs), max(vs)], [row, row], color="0.6", lw=3, solid_capstyle="round", zorder=1)
+    for zoo, marker in zip(zoos, "osD^v<>"):
+        rows = [r for r, n in enumerate(names) if zoo in values[n]]
+        ax.scatter([values[names[r]][zoo] for r in rows], rows, marker=marker, s=22, zorder=2, label=zoo)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    return ax
