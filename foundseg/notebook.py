@@ -37,17 +37,3 @@ def setup(seed: int = 0) -> torch.device:
     print(f"scale: {chosen.name} | device: {device.type} | models: {chosen.clip_model}, {chosen.sd_model}, "
           f"{chosen.dit_model}")
     return device
-
-
-def table(columns: list[str], rows: list, first: int = 34, width: int = 11) -> str:
-    """A printable table: the first column ``first`` characters wide and left-aligned, the others ``width`` wide
-    and right-aligned, floats with 3 decimals; a row given as a plain string is printed as it is (a heading).
-
-    >>> print(table(["row", "seen", "all"], ["ODISE", ["  ensemble", 0.62, "0.653±0.01"]], first=12, width=11))
-    row                seen        all
-    ODISE
-      ensemble        0.620 0.653±0.01
-    """
-    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    line = lambda values: f"{cell(values[0]):<{first}}" + "".join(f"{cell(v):>{width}}" for v in values[1:])  # noqa: E731
-    return "\n".join([line(columns)] + [r if isinstance(r, str) else line(r) for r in rows])

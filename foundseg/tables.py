@@ -3,10 +3,10 @@ stored output compares what matters)."""
 from __future__ import annotations
 
 
-def text_table(rows: dict, columns, widths, label: str = "", label_width: int | None = None, align: str = "<",
+def text_table(rows, columns, widths, label: str = "", label_width: int | None = None, align: str = "<",
                fmts=".3f") -> str:
-    """``rows`` (row name → values, one per column) as text: a header line of ``label`` and ``columns``, then a
-    line per row.
+    """``rows`` (row name → values, one per column; or a list of (name, values) pairs, where values None makes
+    the name a heading line) as text: a header line of ``label`` and ``columns``, then a line per row.
 
     The name column is ``label_width`` wide (default: the longest name or label) and aligned by ``align``
     (``"<"`` or ``">"``); each value column is right-aligned to its width in ``widths`` (one int for all) and
@@ -20,16 +20,26 @@ def text_table(rows: dict, columns, widths, label: str = "", label_width: int | 
        t   IoU
        0  0.60
      800  0.38
+    >>> print(text_table([("ODISE", None), ("  head", [0.4]), ("CLIP", None), ("  head", [0.5])], ["all"], 6, "row"))
+    row      all
+    ODISE
+      head 0.400
+    CLIP
+      head 0.500
     """
     columns = list(columns)
     widths = [widths] * len(columns) if isinstance(widths, int) else list(widths)
     fmts = [fmts] * len(columns) if isinstance(fmts, str) else list(fmts)
     if not len(widths) == len(fmts) == len(columns):
         raise ValueError(f"widths and fmts must give one entry per column ({len(columns)})")
+    pairs = list(rows.items()) if isinstance(rows, dict) else list(rows)
     if label_width is None:
-        label_width = max([len(label)] + [len(str(name)) for name in rows])
+        label_width = max([len(label)] + [len(str(name)) for name, values in pairs if values is not None])
     lines = [f"{label:{align}{label_width}}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths))]
-    for name, values in rows.items():
+    for name, values in pairs:
+        if values is None:
+            lines.append(str(name))
+            continue
         values = list(values)
         if len(values) != len(columns):
             raise ValueError(f"row {name!r} has {len(values)} values for {len(columns)} columns")

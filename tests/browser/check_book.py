@@ -2,9 +2,10 @@
 
 For each page of the table of contents: it loads; every image has loaded (no broken image); every link to a
 local file points to a file that exists; a notebook page shows at least as many figures as the notebook has
-image outputs; math is typeset by MathJax where the page has math; citations resolve (no "??" or raw
-{cite} roles); no output holds an execution error; no output or table is wider than the page (text that
-would need a horizontal scroll bar). A screenshot of each page goes to _build/screenshots/.
+image outputs, and every image a cell outputs sits in a figure with a numbered, non-empty caption; math is
+typeset by MathJax where the page has math; citations resolve (no "??" or raw {cite} roles); no output holds
+an execution error; no output or table is wider than the page (text that would need a horizontal scroll bar).
+A screenshot of each page goes to _build/screenshots/.
 
     python tests/browser/check_book.py            # after `make book`
 """
@@ -56,6 +57,7 @@ def check_page(driver, page: str) -> list[str]:
     path = HTML / f"{page}.html"
     if not path.exists():
         return [f"{page}: {path} was not built"]
+    driver.set_window_size(1280, 1600)  # every page read at one size, a vertical scroll bar included
     driver.get(path.as_uri())
     driver.execute_script("return document.fonts.ready")
     problems = []
@@ -70,6 +72,13 @@ def check_page(driver, page: str) -> list[str]:
     expected = image_outputs(page)
     if figures < expected:
         problems.append(f"{page}: {figures} figures shown, the notebook has {expected}")
+    uncaptioned = driver.execute_script(  # myst-nb's cell option `figure` renders <figure> with <figcaption>
+        "return [...document.querySelectorAll('.cell_output img')].filter(i => {"
+        "  const cap = i.closest('figure') && i.closest('figure').querySelector(':scope > figcaption');"
+        "  const text = cap && cap.querySelector('.caption-text');"
+        "  return !(cap && cap.querySelector('.caption-number') && (text || cap).textContent.trim());"
+        "}).map(i => i.getAttribute('src').split('/').pop())")
+    problems += [f"{page}: an image output without a numbered caption: {src}" for src in uncaptioned]
     text = driver.execute_script("return document.querySelector('main') ? document.querySelector('main').innerText : ''")
     if "$$" in text:
         problems.append(f"{page}: raw $$ in the text: math was not recognised")
