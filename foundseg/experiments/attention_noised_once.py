@@ -14,8 +14,11 @@ RENOISE_TS = (None, 0, 100, 200, 400, 600, 800, 999)
 KMEANS_TS = (None, 0, 200, 500, 800)
 """The noise levels at which k-means groups the UNet's features."""
 CAPTION, WORD_ONLY, ABSENT = "true caption (oracle)", "word only", "absent word (control)"
-"""The three ways a test image is prompted: its true caption (which only ground truth gives), the first object's
+"""Three ways a test image is prompted: its true caption (which only ground truth gives), the first object's
 class word alone (what an image label gives), and the word of a class the image does not hold."""
+COLOUR = "colour word (oracle)"
+"""A fourth: the first object's colour word, in a prompt naming its colour and class ("a red circle"), which
+only ground truth gives."""
 
 
 def absent_class(present) -> str:
@@ -29,22 +32,24 @@ def absent_class(present) -> str:
 
 def prompted_items(n: int, size: int) -> dict[str, list]:
     """The first ``n`` test images as (image, prompt, word, mask) items, each scored against its first object's
-    mask, for each prompt kind (:data:`CAPTION`, :data:`WORD_ONLY`, :data:`ABSENT`): the absent word's map is scored
-    against the object that is there, so a map that scores as well for it does not localise its word.
+    mask, for each prompt kind (:data:`CAPTION`, :data:`WORD_ONLY`, :data:`ABSENT`, :data:`COLOUR`): the absent
+    word's map is scored against the object that is there, so a map that scores as well for it does not
+    localise its word.
 
     >>> items = prompted_items(1, 32)
     >>> {kind: v[0][1:3] for kind, v in items.items()}
     {'true caption (oracle)': ('an orange crescent', 'crescent'), 'word only': ('a crescent', 'crescent'), \
-'absent word (control)': ('a circle', 'circle')}
+'absent word (control)': ('a circle', 'circle'), 'colour word (oracle)': ('an orange crescent', 'orange')}
     """
     images = [sample("test", i, size=size) for i in range(n)]
-    out = {CAPTION: [], WORD_ONLY: [], ABSENT: []}
+    out = {CAPTION: [], WORD_ONLY: [], ABSENT: [], COLOUR: []}
     for x in images:
-        first, mask = x.objects[0].shape, x.mask == x.objects[0].class_id
+        first, mask = x.objects[0], x.mask == x.objects[0].class_id
         wrong = absent_class([o.shape for o in x.objects])
-        out[CAPTION].append((x.image, x.caption, first, mask))
-        out[WORD_ONLY].append((x.image, f"{article(first)} {first}", first, mask))
+        out[CAPTION].append((x.image, x.caption, first.shape, mask))
+        out[WORD_ONLY].append((x.image, f"{article(first.shape)} {first.shape}", first.shape, mask))
         out[ABSENT].append((x.image, f"{article(wrong)} {wrong}", wrong, mask))
+        out[COLOUR].append((x.image, f"{article(first.colour)} {first.colour} {first.shape}", first.colour, mask))
     return out
 
 
