@@ -121,7 +121,7 @@ def control_models() -> dict:
 def measure_chapters(zoo_dir) -> dict:
     """Every conclusion of chapters 2–5, measured on the zoo in ``zoo_dir`` with the chapters' own functions and
     the shapes scale's counts (the chapters' settings)."""
-    from foundseg.eval.classification import zero_shot_accuracy
+    from foundseg.experiments.survey import zero_shot_accuracy
     from foundseg.experiments.attention_noised_once import (ABSENT, CAPTION, WORD_ONLY, clustered, denoised, generated,
                                                             renoised)
     from foundseg.experiments.clip_localizes import PROMPT_VARIANTS, by_block, compare_methods
