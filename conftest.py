@@ -9,7 +9,7 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 if "PYTEST_XDIST_WORKER" in os.environ:  # one test process per core (pytest -n): each on one thread, so that
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # batched work does not fight the other processes for cores
 
-from foundseg.models import apply_thread_policy  # noqa: E402
+from foundseg.config import apply_thread_policy  # noqa: E402
 
 apply_thread_policy()  # the tests run the shapes world's models as the chapters do: one thread
 

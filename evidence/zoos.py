@@ -125,7 +125,8 @@ def measure_chapters(zoo_dir) -> dict:
     from foundseg.experiments.attention_noised_once import (ABSENT, CAPTION, WORD_ONLY, clustered, denoised, generated,
                                                             renoised)
     from foundseg.experiments.clip_localizes import PROMPT_VARIANTS, by_block, compare_methods
-    from foundseg.models import current_scale, load_clip, load_sd
+    from foundseg.config import current_scale
+    from foundseg.models import load_clip, load_sd
 
     S = current_scale()
     clip, pipe = load_clip(str(Path(zoo_dir) / "shapes-clip")), load_sd(str(Path(zoo_dir) / "shapes-sd"))
@@ -157,7 +158,7 @@ def measure_ablation(pipe, clip, rows=None) -> dict:
     (stored in the chapter's ``book/data/ablation/``): each row's and variant's mean mIoU over head seeds, with
     their spread, and the all-background floor."""
     from foundseg.experiments.odise_parts import NEW_ROWS, PAPER_ROWS, ablation_setting, run_ablation, summarise
-    from foundseg.models import current_scale
+    from foundseg.config import current_scale
 
     results = run_ablation(pipe, clip, rows or {**PAPER_ROWS, **NEW_ROWS}, progress=False, results_dir=ABLATION_RESULTS,
                            **ablation_setting(current_scale()))
@@ -195,7 +196,7 @@ def main(argv=None) -> int:
     if args.train_only:
         return 0
     from foundseg.experiments.across_zoos import read_evidence
-    from foundseg.models import apply_thread_policy
+    from foundseg.config import apply_thread_policy
     from foundseg.models.loader import ZOO_DIR
 
     apply_thread_policy()

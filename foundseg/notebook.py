@@ -8,13 +8,13 @@ import warnings
 import numpy as np
 import torch
 
-from .models.scale import apply_thread_policy, current_scale
+from .config import apply_thread_policy, current_scale
 from .progress import silence_libraries
 
 
 def setup(seed: int = 0) -> torch.device:
     """Seed everything, silence library chatter on stderr, set the scale's CPU thread policy (one thread for the
-    shapes world's tiny models, see :class:`~foundseg.models.Scale`), print scale, device and models; return
+    shapes world's tiny models, see :class:`~foundseg.config.Scale`), print scale, device and models; return
     the device.
 
     ``seed`` seeds Python's ``random``, numpy's global generator and torch. The device is CUDA when available.

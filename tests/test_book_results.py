@@ -25,7 +25,8 @@ def test_chapter_4_reads_the_ablation_its_code_computes(row):
     """Each row of chapter 4's stored ablation (book/data/ablation/) is what its code computes today, for the
     first head seed (every variant, the k-means score and the floor), recomputed from scratch row by row."""
     from foundseg.experiments.odise_parts import NEW_ROWS, PAPER_ROWS, ablation_setting, results_name, run_ablation
-    from foundseg.models import current_scale, load_clip, load_sd
+    from foundseg.config import current_scale
+    from foundseg.models import load_clip, load_sd
 
     rows, scale = {**PAPER_ROWS, **NEW_ROWS}, current_scale()
     setting = ablation_setting(scale)
@@ -35,7 +36,7 @@ def test_chapter_4_reads_the_ablation_its_code_computes(row):
     stored = json.loads(stored_path.read_text())
     assert list(stored["rows"]) == list(rows)
     first = setting["seeds"][:1]
-    with mock.patch("foundseg.models.scale.CORE_THREADS", stored["threads"]):  # the stored run's float sums
+    with mock.patch("foundseg.config.CORE_THREADS", stored["threads"]):  # the stored run's float sums
         recomputed = run_ablation(pipe, clip, {row: rows[row]}, progress=False, **dict(setting, seeds=first))
     assert recomputed["threads"] == stored["threads"]
     assert recomputed["floor"] == pytest.approx(stored["floor"], abs=1e-6)

@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundseg.config import current_scale
 from foundseg.eval import binary_iou, centred_disc
 from foundseg.experiments.across_zoos import read_evidence
 from foundseg.experiments.attention_noised_once import ABSENT, CAPTION, COLOUR, WORD_ONLY, disc_iou, prompted_items
 from foundseg.experiments.clip_localizes import by_block
 from foundseg.experiments.diffusion_transformers import matched_timesteps
-from foundseg.models import current_scale, load_clip, load_sd
+from foundseg.models import load_clip, load_sd
 
 SHIPPED = read_evidence(Path(__file__).resolve().parents[1] / "book" / "data" / "evidence.json")["zoos"][
     "seed 0 (shipped)"]

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from foundseg.diffusion import cluster_features, extract_features, kmeans, output_layers
+from foundseg.clustering import cluster_features, kmeans
+from foundseg.diffusion import extract_features, output_layers
 from foundseg.eval import cluster_scores
 from foundseg.models import load_sd
 

@@ -3,7 +3,8 @@ import shutil
 import pytest
 import torch
 
-from foundseg.models import CLIP, ModelUnavailableError, default_model, load, load_clip, load_sd
+from foundseg.config import default_model
+from foundseg.models import CLIP, ModelUnavailableError, load, load_clip, load_sd
 from foundseg.models.loader import ZOO_DIR
 
 
@@ -86,7 +87,7 @@ def test_scale_switch(monkeypatch):
 
 
 def test_a_scale_is_defined_once_and_overridden_from_the_environment(monkeypatch):
-    from foundseg.models import COUNTS, SCALES, current_scale
+    from foundseg.config import COUNTS, SCALES, current_scale
 
     assert all(set(s.counts) == set(COUNTS) for s in SCALES.values())
     monkeypatch.setenv("FOUNDSEG_SCALE", "full")

@@ -8,8 +8,9 @@ import torch
 
 from ..data import CLASSES, COLOURS
 from ..data.shapes import article
-from ..diffusion import AttentionMaps, cluster_features, denoise_attention, encode_image, generate, renoise_attention_at
-from ..diffusion.features import choose_k, combine_layers, layer_features
+from ..clustering import choose_k, cluster_features
+from ..diffusion import AttentionMaps, denoise_attention, encode_image, generate, renoise_attention_at
+from ..diffusion.features import combine_layers, layer_features
 from ..scaling import minmax_scale
 from .judge import judge
 from .metrics import binary_iou, centred_disc, cluster_scores, mean_or_nan
@@ -215,7 +216,7 @@ def cluster_quality(pipe, samples, t: int | None, last: int, k: int | str | None
 
     ``k`` is the number of clusters: ``None`` gives each image as many as it has regions (its classes plus
     background) — the *oracle* number, which only ground truth gives; ``"auto"`` chooses it per image from the
-    features alone (:func:`~foundseg.diffusion.features.choose_k`, 2 to 5); an integer fixes it. ``seed``
+    features alone (:func:`~foundseg.clustering.choose_k`, 2 to 5); an integer fixes it. ``seed``
     fixes the noise; ``size`` is as in :func:`renoise_curve`.
 
     >>> from foundseg.models import load_sd

@@ -21,16 +21,16 @@ from ..batching import batched
 from ..cache import cached_json, cached_tensor, digest, weights_fingerprint
 from ..clip.features import clip_features
 from ..clip.prompts import class_embeddings
+from ..clustering import cluster_features
+from ..config import batch_threads
 from ..data import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, sample
 from ..data.images import resize_image
-from ..diffusion.features import cluster_features
 from ..diffusion.latents import to_unit_range
 from ..diffusion.odise import ImplicitCaptioner, OdiseConfig, fuse, odise_features
 from ..eval.metrics import ConfusionMatrix, cluster_scores
 from ..heads import (ODISE_ALPHA, ODISE_BETA, class_probabilities, geometric_ensemble, mask_pooled_probabilities,
                      seen_labels, semantic_inference, train_mask_head, train_probe)
 from ..models.clip_embeddings import embed_images
-from ..models.scale import batch_threads
 from ..progress import progress_bar
 
 CLIP_ONLY = "SAN-like: CLIP features only"
@@ -71,10 +71,10 @@ FEATURE_SIZE = (16, 16)
 
 
 def ablation_setting(scale) -> dict:
-    """The keyword arguments of :func:`run_ablation` that a :class:`~foundseg.models.scale.Scale` sets: image
+    """The keyword arguments of :func:`run_ablation` that a :class:`~foundseg.config.Scale` sets: image
     counts, seeds, head and captioner steps, image size and batch sizes.
 
-    >>> from foundseg.models.scale import SCALES
+    >>> from foundseg.config import SCALES
     >>> ablation_setting(SCALES["shapes"])["seeds"], ablation_setting(SCALES["full"])["image_size"]
     ((0, 1, 2), 512)
     """
@@ -162,7 +162,7 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 600, n_test: int = 200, s
     size. Heads, labels and the captioner live on the pipeline's device; ``feature_batch`` images go through a
     model at a time and ``captioner_batch`` images make one training step while the captioner trains (through
     the UNet, so it bounds that row's memory). Batched work: it runs on one thread per core
-    (:func:`foundseg.models.scale.batch_threads`).
+    (:func:`foundseg.config.batch_threads`).
 
     ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row
     names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or one of :data:`CLIP_ROWS` (default:

@@ -1,4 +1,5 @@
-"""The two scales, defined in one place: models, image sizes, dtype, batch sizes and the counts chapters use.
+"""Run settings: the two scales, defined in one place (models, image sizes, dtype, batch sizes and the counts
+chapters use), and the CPU thread policy.
 
 ``FOUNDSEG_SCALE`` picks the scale (``shapes``, the default, or ``full``). Three more environment variables
 change a scale without editing it:
