@@ -44,10 +44,9 @@ class Scale:
         captioner_batch: images per training step of the implicit captioner (it backpropagates through the UNet).
         counts: images, steps and seeds of each experiment, by the names in :data:`COUNTS`.
         cpu_threads: torch's CPU threads for this scale's models (None: torch's default, one per core). The
-            shapes world's models run their per-image calls on one: on two cores such a call takes 0.85–0.91×
-            as long on two threads as on one on a quiet machine, but 4.9–11× as long when another process keeps
-            the cores busy (one thread: 1.3–1.6×), measured by ``benchmarks/thread_policy.py``; batched work
-            uses :func:`batch_threads`.
+            shapes world's models run their per-image calls on one, which barely slows them on a quiet machine
+            and keeps them from collapsing on a busy one (``benchmarks/README.md``, ``thread_policy.py``);
+            batched work uses :func:`batch_threads`.
     """
 
     name: str
@@ -149,8 +148,8 @@ CORE_THREADS = torch.get_num_threads()
 @contextmanager
 def batch_threads():
     """Within the block torch uses :data:`CORE_THREADS`, restored on exit: for batched work (head training,
-    feature batches), which runs 0.57× as long on two threads as on one on a quiet two-core machine and does
-    not collapse on a busy one (2.25× against one thread's 1.48×; ``benchmarks/thread_policy.py``).
+    feature batches), which every core speeds up and which does not collapse on a busy machine
+    (``benchmarks/README.md``, ``thread_policy.py``).
 
     >>> with batch_threads():
     ...     torch.get_num_threads() == CORE_THREADS

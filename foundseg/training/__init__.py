@@ -31,11 +31,8 @@ def train_zoo(out_dir, seed: int = 0, progress: bool = True, threads: int | None
     ``out_dir`` are replaced only with ``force`` (checked before any work). Returns the logs by model name,
     with ``total_wall_time_s``.
 
-    shapes-clip and shapes-sd take about 67 minutes on two CPU cores (the shipped models' logs: 12.4 + 7.9 +
-    47.2 minutes) and about 2.4 times as long on a slower machine of the same kind; shapes-dit about 15 more
-    (0.28 s a step over 300 of its 3000 steps, plus a minute of rendering and encoding; 31 minutes on the
-    slower machine, as its log says).
-    A tiny run, for illustration:
+    Each model's ``train_log.json`` records its wall time (``benchmarks/README.md`` collects them). A tiny run,
+    for illustration:
 
     >>> logs = train_zoo("tiny-zoo", progress=False, clip=dict(steps=3, pool=300, batch=16),
     ...                  vae=dict(steps=3, pool=300, batch=8), unet=dict(steps=3, batch=8),

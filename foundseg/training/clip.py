@@ -157,7 +157,7 @@ def train_clip(out_dir, seed: int = 0, progress: bool = True, device="cpu", **ov
     ``inner_region_weight`` — the region loss on the tokens entering the last block, 0 to leave it out ...).
     The log holds ``steps``, ``wall_time_s``, ``final_loss``, ``curves``, ``settings`` and ``seed``.
 
-    With the default settings this takes 12–20 minutes on two CPU cores. A tiny run, for illustration:
+    A tiny run, for illustration:
 
     >>> log = train_clip("tiny-zoo/shapes-clip", steps=3, pool=300, batch=16, progress=False)  # doctest: +SKIP
     >>> log["steps"], sorted(log["final_loss"])  # doctest: +SKIP

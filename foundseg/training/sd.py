@@ -192,8 +192,6 @@ def train_sd(out_dir, clip_dir, seed: int = 0, progress: bool = True, vae_overri
     ``vae_overrides`` and ``unet_overrides`` replace entries of :data:`VAE_SETTINGS` and
     :data:`UNET_SETTINGS`; ``device`` is where training runs. Returns ``{"vae": log, "unet": log}``.
 
-    With the default settings this takes 36 to 60 minutes on two CPU cores, by machine: the VAE 8 to 12, the
-    UNet 28 (estimated from its step time) to 47.
     A tiny run, for illustration:
 
     >>> logs = train_sd("tiny-zoo/shapes-sd", "tiny-zoo/shapes-clip", progress=False,
