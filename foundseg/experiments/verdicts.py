@@ -103,7 +103,8 @@ CLAIMS = (
           "ODISE trails a model on CLIP alone: CLIP features only above ODISE", "04_odise_parts",
           "Table 1 (SAN): " + _table1_gain("SAN", "ODISE"), ("odise_ablation", CLIP_ONLY, "ensemble", "all"),
           ("odise_ablation", IC, "ensemble", "all"), HIGHER,
-          REGION_LOSS + "; its CLIP reads 64 px images where the UNet reads 32 px", "SAN against ODISE"),
+          REGION_LOSS + "; its CLIP reads 64 px images where the UNet reads 32 px (the control below reads "
+          "CLIP at 32 px)", "SAN against ODISE"),
     Claim("Beyond the paper", "ODISE's CLIP ensemble names unseen classes: unseen mIoU above the head alone",
           "04_odise_parts", "ODISE's and FC-CLIP's inference", ("odise_ablation", IC, "ensemble", "unseen"),
           ("odise_ablation", IC, "head", "unseen"), HIGHER, REGION_LOSS + " for the two unseen classes too",
