@@ -54,6 +54,31 @@ def warmup_cosine(optimizer, warmup: int, total: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def train_denoiser(model, step_loss, mean, std, scaling: float, captions, s: dict, gen: torch.Generator,
+                   device, label: str, progress: bool = True) -> "LossLog":
+    """The denoiser's training loop, shared by shapes-sd's UNet and shapes-dit's transformer: AdamW (weight
+    decay 0.01) with :func:`warmup_cosine`, an EMA of the weights (copied into ``model`` at the end), ``s["steps"]``
+    steps. Each step draws a batch with :func:`latent_batch` and ``step_loss(latents, captions)`` gives its loss
+    (the model's own noising and target). Returns the :class:`LossLog` (``mse`` per step)."""
+    from diffusers.training_utils import EMAModel
+
+    ema = EMAModel(model.parameters(), decay=s["ema_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=0.01)
+    sched = warmup_cosine(opt, s["warmup"], s["steps"])
+    log = LossLog(label.split()[-1])
+    model.train()
+    for _ in progress_bar(range(s["steps"]), label, progress):
+        loss = step_loss(*latent_batch(mean, std, scaling, captions, s, gen, device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        ema.step(model.parameters())
+        log.add(mse=loss.item())
+    ema.copy_to(model.parameters())
+    return log
+
+
 class LossLog:
     """Per-step losses and wall time of one training run."""
 

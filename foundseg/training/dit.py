@@ -19,12 +19,10 @@ import torch
 import torch.nn.functional as F
 from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
                        StableDiffusion3Pipeline)
-from diffusers.training_utils import EMAModel
 from transformers import CLIPModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from ..data.vocab import write_tokenizer
-from ..progress import progress_bar
-from .common import LossLog, latent_batch, latent_stats, seed_everything, training_pool, warmup_cosine
+from .common import latent_stats, seed_everything, train_denoiser, training_pool
 
 DIT_SETTINGS = dict(layers=4, heads=4, head_dim=32, patch=2, pool=30000, steps=3000, batch=64, lr=1e-3,
                     warmup=200, caption_dropout=0.1, ema_decay=0.999)
@@ -131,13 +129,8 @@ def train_transformer(pipe: StableDiffusion3Pipeline, images, captions, seed: in
     pipe.register_modules(transformer=transformer)  # the pipeline's prompt encoding reads its config
     originals = dict(transformer.attn_processors)
     transformer.set_attn_processor({name: NullTokens(p) for name, p in originals.items()})
-    ema = EMAModel(transformer.parameters(), decay=s["ema_decay"])
-    opt = torch.optim.AdamW(transformer.parameters(), lr=s["lr"], weight_decay=0.01)
-    sched = warmup_cosine(opt, s["warmup"], s["steps"])
-    log = LossLog("transformer")
-    transformer.train()
-    for _ in progress_bar(range(s["steps"]), "shapes-dit transformer", progress):
-        x0, caps = latent_batch(mean, std, vae.config.scaling_factor, captions, s, gen, device)
+
+    def step_loss(x0, caps):
         with torch.no_grad():
             text, pooled = pipe.encode_prompt(caps, None, None, device, do_classifier_free_guidance=False,
                                               max_sequence_length=1)[::2]
@@ -146,14 +139,10 @@ def train_transformer(pipe: StableDiffusion3Pipeline, images, captions, seed: in
         s4 = sigma[:, None, None, None]
         pred = transformer(hidden_states=(1 - s4) * x0 + s4 * noise, timestep=sigma * 1000,
                            encoder_hidden_states=text, pooled_projections=pooled).sample
-        loss = F.mse_loss(pred, noise - x0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        ema.step(transformer.parameters())
-        log.add(mse=loss.item())
-    ema.copy_to(transformer.parameters())
+        return F.mse_loss(pred, noise - x0)
+
+    log = train_denoiser(transformer, step_loss, mean, std, vae.config.scaling_factor, captions, s, gen, device,
+                         "shapes-dit transformer", progress)
     transformer.set_attn_processor(originals)
     return transformer.eval(), dict(log.summary(), settings=s, seed=seed)
 

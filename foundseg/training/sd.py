@@ -14,14 +14,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from diffusers.training_utils import EMAModel
 from transformers import CLIPModel, CLIPTokenizer
 
 from ..batching import batched
 from ..data.vocab import write_tokenizer
 from ..diffusion.latents import to_unit_range, vae_latents
-from .common import LossLog, latent_batch, latent_stats, seed_everything, training_pool, warmup_cosine
 from ..progress import progress_bar
+from .common import LossLog, latent_stats, seed_everything, train_denoiser, training_pool, warmup_cosine
 
 VAE_SETTINGS = dict(size=32, channels=(32, 64), latent_channels=4, mid_attention=True, pool=60000, steps=900,
                     batch=64, lr=1e-3, warmup=50, kl_weight=1e-6)
@@ -142,27 +141,17 @@ def train_unet(vae, text_encoder, tokenizer, images, captions, seed: int = 0, pr
     unet = build_unet(latent, vae.config.latent_channels, text_encoder.config.hidden_size, s).to(device)
     noise_sched = DDPMScheduler(**SD_SCHEDULE)
     mean, std = latent_stats(vae, images)
-    ema = EMAModel(unet.parameters(), decay=s["ema_decay"])
-    opt = torch.optim.AdamW(unet.parameters(), lr=s["lr"], weight_decay=0.01)
-    sched = warmup_cosine(opt, s["warmup"], s["steps"])
-    log = LossLog("unet")
     text_encoder.requires_grad_(False)
-    unet.train()
-    for _ in progress_bar(range(s["steps"]), "shapes-sd unet", progress):
-        z0, caps = latent_batch(mean, std, vae.config.scaling_factor, captions, s, gen, device)
+
+    def step_loss(z0, caps):
         with torch.no_grad():
             cond = encode_captions(text_encoder, tokenizer, caps)
         noise = torch.randn(z0.shape, generator=gen).to(device)
         t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(z0),), generator=gen).to(device)
-        pred = unet(noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond).sample
-        loss = F.mse_loss(pred, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        ema.step(unet.parameters())
-        log.add(mse=loss.item())
-    ema.copy_to(unet.parameters())
+        return F.mse_loss(unet(noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond).sample, noise)
+
+    log = train_denoiser(unet, step_loss, mean, std, vae.config.scaling_factor, captions, s, gen, device,
+                         "shapes-sd unet", progress)
     unet.eval()
     return unet, dict(log.summary(), settings=s, seed=seed)
 
