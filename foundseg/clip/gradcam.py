@@ -157,3 +157,17 @@ def _cls_path(block, h: torch.Tensor, target: str):
         return out, h, [(h, None)]
     # the query path reaches only the CLS token, which Grad-CAM's patch average leaves out
     return out, normed, [(keys, attn.k_proj.weight.detach()), (values, attn.v_proj.weight.detach())]
+
+
+def gradcam_by_layer(clip, image, class_names) -> dict[int, np.ndarray]:
+    """Grad-CAM of each of ``class_names`` on one ``image`` with the gradient taken at each encoder block: block →
+    maps (C, H, W), what the chapter's layer explorer and its static figure draw.
+
+    >>> from foundseg.models import load_clip
+    >>> from foundseg.data import sample
+    >>> maps = gradcam_by_layer(load_clip("shapes-clip"), sample("test", 0).image, ["crescent", "circle"])
+    >>> list(maps), maps[3].shape
+    ([0, 1, 2, 3], (2, 32, 32))
+    """
+    model, _ = check_clip(clip)
+    return {k: gradcam(clip, image, class_names, layer=k).maps for k in range(len(model.vision_model.encoder.layers))}

@@ -103,7 +103,8 @@ def clustered(pipe, n: int, size: int, ts=KMEANS_TS, layers: bool = True) -> dic
     settings = [(t, n_out, k) for k in (None, "auto") for t in ts]
     settings += [(200, last, None) for last in range(1, n_out + 1)] if layers else []
     q = cluster_qualities(pipe, images, settings)  # one UNet pass per image and t
-    out = {"true k (oracle)": {t: q[t, n_out, None] for t in ts}, "k from features": {t: q[t, n_out, "auto"] for t in ts}}
+    out = {"true k (oracle)": {t: q[t, n_out, None] for t in ts},
+           "k from features": {t: q[t, n_out, "auto"] for t in ts}}
     if layers:
         out["by layers"] = {last: q[200, last, None] for last in range(1, n_out + 1)}
     return out

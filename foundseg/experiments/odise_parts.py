@@ -96,10 +96,11 @@ def row_features(pipe, clip, config, images, captions, cache_dir=None, batch: in
     image set and model weights in ``cache_dir`` (see :func:`foundseg.cache.cached_tensor`: float16 values,
     returned on the CPU in float32, fresh or cached alike).
 
-    ``pipe`` is the Stable Diffusion pipeline (unused by the CLIP rows), ``clip`` a
-    :class:`foundseg.models.CLIP`, ``config`` an :class:`~foundseg.diffusion.odise.OdiseConfig` or one of
-    :data:`CLIP_ROWS` (CLIP's tokens of ``images`` as given); ``captions`` (one per image) serve the ``caption`` text mode; ``batch`` images go through
+    ``pipe`` is the Stable Diffusion pipeline (unused by the CLIP rows), ``clip`` a :class:`foundseg.models.CLIP`,
+    ``config`` an :class:`~foundseg.diffusion.odise.OdiseConfig` or one of :data:`CLIP_ROWS` (CLIP's tokens of
+    ``images`` as given); ``captions`` (one per image) serve the ``caption`` text mode; ``batch`` images go through
     the diffusion model (or CLIP) at a time. Without ``cache_dir`` nothing is stored.
+
 
     >>> from foundseg.models import load_clip
     >>> from foundseg.data import batch
@@ -149,8 +150,8 @@ def _score(pred: np.ndarray, masks: np.ndarray) -> dict:
 def run_ablation(pipe, clip, rows=None, n_train: int = 600, n_test: int = 200, seeds=(0, 1, 2), steps: int = 400,
                  captioner_steps: int = 100, cache_dir=None, image_size: int = 32, progress: bool = True,
                  feature_batch: int = 128, captioner_batch: int = 32, results_dir=None) -> dict:
-    """Train and score every row for every seed. Returns ``{"threads": n, "floor": {metric: value}, "rows": {row: {variant:
-    {metric: [per-seed values]}, "kmeans": value}}}`` with metrics ``seen``, ``unseen`` and ``all`` (mIoU over
+    """Train and score every row for every seed. Returns ``{"threads": n, "floor": {metric: value}, "rows":
+    {row: {variant: {metric: [per-seed values]}, "kmeans": value}}}`` with metrics ``seen``, ``unseen`` and ``all`` (mIoU over
     the seen classes, the unseen ones, and all classes with background), variants as in :data:`VARIANTS`, the
     floor predicting background everywhere and ``kmeans`` the mean one-to-one cluster mIoU of k-means with the
     true number of regions (an oracle k) on each test image's features (the first seed's, for the captioner
@@ -164,13 +165,14 @@ def run_ablation(pipe, clip, rows=None, n_train: int = 600, n_test: int = 200, s
     the UNet, so it bounds that row's memory). Batched work: it runs on one thread per core
     (:func:`foundseg.config.batch_threads`).
 
-    ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row
-    names to an :class:`~foundseg.diffusion.odise.OdiseConfig` or one of :data:`CLIP_ROWS` (default:
-    ``PAPER_ROWS`` and ``NEW_ROWS``); ``n_train`` and ``n_test`` images come from the train and test splits; ``steps`` are the
-    head's training steps per seed, the first ``captioner_steps`` of them training the implicit captioner too;
-    ``cache_dir`` keeps features (see :func:`row_features`); ``results_dir`` keeps the results as JSON named by
-    a digest of the rows, every argument that changes a number and the models' weights, and returns stored
-    results when all of them match (:func:`foundseg.cache.cached_json`).
+    ``pipe`` is a Stable Diffusion pipeline and ``clip`` a :class:`foundseg.models.CLIP`; ``rows`` maps row names to
+    an :class:`~foundseg.diffusion.odise.OdiseConfig` or one of :data:`CLIP_ROWS` (default: ``PAPER_ROWS`` and
+    ``NEW_ROWS``); ``n_train`` and ``n_test`` images come from the train and test splits; ``steps`` are the head's
+    training steps per seed, the first ``captioner_steps`` of them training the implicit captioner too;
+    ``cache_dir`` keeps features (see :func:`row_features`); ``results_dir`` keeps the results as JSON named by a
+    digest of the rows, every argument that changes a number and the models' weights, and returns stored results
+    when all of them match (:func:`foundseg.cache.cached_json`).
+
 
     >>> from foundseg.models import load_clip, load_sd
     >>> res = run_ablation(load_sd("shapes-sd"), load_clip("shapes-clip"), {CLIP_ONLY: CLIP_ONLY},
@@ -290,8 +292,10 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, captioner_steps, 
 
 def summarise(results: dict) -> list[dict]:
     """One row per ablation row and variant (the floor first): mean and standard deviation over seeds of each
-    metric, rounded to 3 decimals, the per-seed values (``{metric}_seeds``, rounded to 4), the margin of the mean all-class mIoU over the floor's, and whether the row
-    sits ``at_floor`` (within :data:`AT_THE_FLOOR` of it); ``results`` as :func:`run_ablation` returns them.
+    metric, rounded to 3 decimals, the per-seed values (``{metric}_seeds``, rounded to 4), the margin of the mean
+    all-class mIoU over the floor's, and whether the row sits ``at_floor`` (within :data:`AT_THE_FLOOR` of it);
+    ``results`` as :func:`run_ablation` returns them.
+
 
     >>> res = {"floor": {"seen": 0.0, "unseen": 0.0, "all": 0.1},
     ...        "rows": {"CLIP": {"ensemble": {"seen": [0.5, 0.7], "unseen": [0.1, 0.3], "all": [0.4, 0.4]},

@@ -246,7 +246,8 @@ def verdict_table(rows: list[dict]) -> str:
         if r["point"] != point:
             point = r["point"]
             lines.append(f"| **{point}** | | | | | | |")
-        margin = "–" if r["diff"] is None else f"{r['diff']:+.3f} ({r['spread']:.3f} over {r['over']}; {r['reading']})"
+        margin = ("–" if r["diff"] is None
+                  else f"{r['diff']:+.3f} ({r['spread']:.3f} over {r['over']}; {r['reading']})")
         lines.append(f"| {r['claim']} (ch. {int(r['chapter'][:2])}) | {r['paper']} | **{r['verdict']}** | {margin} | "
                      f"{r['zoos']} zoos | {r['caveat']} | {r['full_scale']} |")
     return "\n".join(lines)

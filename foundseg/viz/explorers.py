@@ -1,66 +1,68 @@
-"""ipywidgets explorers. Each has a static figure beside it in the book, so nothing is lost when rendered."""
+"""ipywidgets explorers. Each has a static figure beside it in the book, so nothing is lost when rendered; both
+draw maps they are given."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ..clip import THRESHOLD_METHODS, gradcam, threshold_maps
+from ..clip import THRESHOLD_METHODS, threshold_maps
 from .figures import overlay_heatmap
 
 RULE_VALUES = {"fixed": 0.5, "otsu": 0.0, "percentile": 80.0}
 """The threshold each rule uses in the explorers."""
 
 
-def cam_panel(clip, image, class_name: str, rule: str = "fixed", layer: int = -1, ax=None):
-    """One Grad-CAM of ``class_name`` at encoder ``layer``, with the ``rule`` mask outlined.
+def cam_panel(image, cam, title: str, rule: str = "fixed", ax=None):
+    """One CAM (H, W, in [0, 1]) over ``image`` with the ``rule`` mask outlined in white, titled ``title`` and the
+    rule.
 
-    ``clip`` is what :func:`foundseg.models.load_clip` returns; ``rule`` is one of ``fixed``, ``otsu`` and
-    ``percentile`` (settings in ``RULE_VALUES``); draws on ``ax`` (default: the current axes) and
-    returns it.
+    ``rule`` is one of ``fixed``, ``otsu`` and ``percentile`` (settings in ``RULE_VALUES``); draws on ``ax``
+    (default: the current axes) and returns it.
 
-    >>> import matplotlib.pyplot as plt
-    >>> from foundseg.models import load_clip
+    >>> import numpy as np
     >>> from foundseg.data import sample
     >>> fig, ax = plt.subplots()
-    >>> ax = cam_panel(load_clip("shapes-clip"), sample("test", 0).image, "crescent", rule="otsu", ax=ax)
+    >>> ax = cam_panel(sample("test", 0).image, np.random.default_rng(0).random((32, 32)), "crescent, block 3",
+    ...                rule="otsu", ax=ax)
     >>> ax.get_title()
-    'crescent | otsu | layer -1'
+    'crescent, block 3 | otsu'
     >>> plt.close(fig)
     """
-    cam = gradcam(clip, image, [class_name], layer=layer)
-    mask = threshold_maps(cam.maps, rule, RULE_VALUES[rule])[0]
+    mask = threshold_maps(cam[None], rule, RULE_VALUES[rule])[0]
     ax = ax or plt.gca()
-    ax.imshow(overlay_heatmap(image, cam.maps[0]), interpolation="nearest")
+    ax.imshow(overlay_heatmap(image, cam), interpolation="nearest")
     ax.contour(mask, levels=[0.5], colors="white", linewidths=1)
-    ax.set_title(f"{class_name} | {rule} | layer {layer}", fontsize=8)
+    ax.set_title(f"{title} | {rule}", fontsize=8)
     ax.axis("off")
     return ax
 
 
-def cam_explorer(clip, image, class_names):
-    """Pick class, threshold rule and target layer; see the CAM and its mask.
+def cam_explorer(image, maps_by_layer: dict, class_names):
+    """Pick class, threshold rule and encoder block; see the CAM and its mask.
 
-    Returns an ``ipywidgets.interactive`` (shown in a notebook) with a :func:`cam_panel` for each choice;
-    ``class_names`` fill the class menu.
+    ``maps_by_layer`` maps each block to the CAMs (C, H, W) of ``class_names`` on ``image``
+    (:func:`foundseg.clip.gradcam_by_layer`). Returns an ``ipywidgets.interactive`` (shown in a notebook) with
+    a :func:`cam_panel` for each choice.
 
     >>> import contextlib, io
-    >>> import matplotlib.pyplot as plt
-    >>> from foundseg.models import load_clip
+    >>> import numpy as np
     >>> from foundseg.data import sample
+    >>> maps = {k: np.random.default_rng(k).random((2, 32, 32)) for k in range(4)}
     >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook, clearing the output prints codes
-    ...     explorer = cam_explorer(load_clip("shapes-clip"), sample("test", 0).image, ["crescent", "circle"])
+    ...     explorer = cam_explorer(sample("test", 0).image, maps, ["crescent", "circle"])
     >>> [type(w).__name__ for w in explorer.children]
     ['Dropdown', 'Dropdown', 'IntSlider', 'Output']
     >>> plt.close("all")
     """
     import ipywidgets as widgets
 
-    n_layers = len(clip.model.vision_model.encoder.layers)
+    names, layers = list(class_names), sorted(maps_by_layer)
 
     def show(class_name, rule, layer):
         fig, ax = plt.subplots(figsize=(3, 3))
-        cam_panel(clip, image, class_name, rule, layer, ax)
+        cam_panel(image, maps_by_layer[layer][names.index(class_name)], f"{class_name}, block {layer}", rule, ax)
         plt.show()
 
-    return widgets.interactive(show, class_name=widgets.Dropdown(options=list(class_names), description="class"),
+    return widgets.interactive(show, class_name=widgets.Dropdown(options=names, description="class"),
                                rule=widgets.Dropdown(options=list(THRESHOLD_METHODS), description="rule"),
-                               layer=widgets.IntSlider(value=n_layers - 1, min=0, max=n_layers - 1, description="layer"))
+                               layer=widgets.IntSlider(value=layers[-1], min=layers[0], max=layers[-1],
+                                                       description="block"))
