@@ -238,16 +238,18 @@ def clip_only_controls(evidence: dict) -> dict:
 
 
 def verdict_table(rows: list[dict]) -> str:
-    """:func:`verdicts`' rows as one Markdown table, grouped by the paper's point."""
-    lines = ["| claim tested (chapter) | paper's evidence | verdict | a − b (spread) | holds on | main caveat | "
-             "full scale would test |", "|---|---|---|---|---|---|---|"]
+    """:func:`verdicts`' rows as one Markdown table, grouped by the paper's point: the claim with its chapter and
+    the paper's evidence, the verdict with the zoos it holds on, the difference against the spread, the main
+    caveat and what full scale would test."""
+    lines = ["| claim tested (chapter; the paper's evidence) | verdict (holds on) | a − b (spread) | main caveat | "
+             "full scale would test |", "|---|---|---|---|---|"]
     point = None
     for r in rows:
         if r["point"] != point:
             point = r["point"]
-            lines.append(f"| **{point}** | | | | | | |")
+            lines.append(f"| **{point}** | | | | |")
         margin = ("–" if r["diff"] is None
                   else f"{r['diff']:+.3f} ({r['spread']:.3f} over {r['over']}; {r['reading']})")
-        lines.append(f"| {r['claim']} (ch. {int(r['chapter'][:2])}) | {r['paper']} | **{r['verdict']}** | {margin} | "
-                     f"{r['zoos']} zoos | {r['caveat']} | {r['full_scale']} |")
+        lines.append(f"| {r['claim']} (ch. {int(r['chapter'][:2])}; {r['paper']}) | **{r['verdict']}** "
+                     f"({r['zoos']} zoos) | {margin} | {r['caveat']} | {r['full_scale']} |")
     return "\n".join(lines)
