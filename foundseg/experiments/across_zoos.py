@@ -57,11 +57,29 @@ def read_evidence(path="data/evidence.json") -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _lookup(zoo: dict, path: tuple):
-    value = zoo
+def lookup(measured: dict, path: tuple):
+    """The value at ``path`` in one zoo's (or control's) measurements; an integer steps into a dict by position.
+
+    >>> lookup({"a": {"1": 0.2, "5": 0.4}}, ("a", -1))
+    0.4
+    """
+    value = measured
     for key in path:
         value = value[list(value)[key]] if isinstance(key, int) and isinstance(value, dict) else value[key]
-    return float(value)
+    return value
+
+
+def has(measured: dict, path: tuple) -> bool:
+    """Whether ``measured`` holds a value at ``path`` (:func:`lookup`).
+
+    >>> has({"a": [0.1]}, ("a", 0)), has({"a": [0.1]}, ("b",))
+    (True, False)
+    """
+    try:
+        lookup(measured, path)
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def conclusions(zoo: dict) -> dict[str, bool]:
@@ -120,7 +138,7 @@ def chapter_values(zoos: dict[str, dict], metrics: dict[str, tuple]) -> dict[str
     >>> chapter_values({"seed 0": {"disc": .25}, "seed 1": {"disc": .27}}, {"centred disc": ("disc",)})
     {'centred disc': {'seed 0': 0.25, 'seed 1': 0.27}}
     """
-    return {name: {zoo: _lookup(z, path) for zoo, z in zoos.items()} for name, path in metrics.items()}
+    return {name: {zoo: float(lookup(z, path)) for zoo, z in zoos.items()} for name, path in metrics.items()}
 
 
 def table(zoos: dict[str, dict], metrics: dict[str, tuple]) -> list[str]:
@@ -140,13 +158,7 @@ def table(zoos: dict[str, dict], metrics: dict[str, tuple]) -> list[str]:
 
 def measured_zoos(zoos: dict[str, dict], chapter: str) -> dict[str, dict]:
     """The zoos whose measurements hold every number of chapter ``chapter``'s :data:`METRICS`."""
-    def holds(z):
-        try:
-            chapter_values({"z": z}, METRICS[chapter])
-        except (KeyError, IndexError):
-            return False
-        return True
-    return {name: z for name, z in zoos.items() if holds(z)}
+    return {name: z for name, z in zoos.items() if all(has(z, path) for path in METRICS[chapter].values())}
 
 
 def across_zoos(zoos: dict[str, dict], chapter: str) -> str:

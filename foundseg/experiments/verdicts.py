@@ -8,15 +8,17 @@ the claim holds, on how many zoos, and by how much. :func:`verdict_table` render
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.paper import table1
 from ..eval.spread import compare
+from .across_zoos import IC, NULL, has, lookup
 from .odise_parts import CLIP_AT_DIFFUSION_SIZE, CLIP_ONLY, PAPER_ROWS
 
-IC, NULL, NO_UNET, NO_VAE = list(PAPER_ROWS)[:4]
+NO_UNET, NO_VAE = list(PAPER_ROWS)[2:4]
 LITTLE = 0.02
 """A difference below this mIoU is "little": a claim that one setting adds little holds on a zoo where it adds
 less."""
@@ -116,39 +118,19 @@ CLAIMS = (
 """The paper's claims and the sub-claims the chapters test, in the order of the paper's points."""
 
 
-def lookup(measured: dict, path: tuple):
-    """The value at ``path`` in one zoo's (or control's) measurements; an integer steps into a dict by position.
-
-    >>> lookup({"a": {"1": 0.2, "5": 0.4}}, ("a", -1))
-    0.4
-    """
-    value = measured
-    for key in path:
-        value = value[list(value)[key]] if isinstance(key, int) and isinstance(value, dict) else value[key]
-    return value
-
-
 def _values(zoos: dict, path: tuple) -> tuple[dict, np.ndarray, str]:
     """Per-zoo values of ``path`` on the zoos that measured it, and the values whose spread a difference must
     beat: one per zoo, or one per head seed where chapter 4 was measured on one zoo only."""
     if path[0] != "odise_ablation":
-        per_zoo = {name: float(lookup(z, path)) for name, z in zoos.items() if _has(z, path)}
+        per_zoo = {name: float(lookup(z, path)) for name, z in zoos.items() if has(z, path)}
         return per_zoo, np.array(list(per_zoo.values())), "zoos"
     _, row, variant, metric = path
     key = ("odise_ablation", f"{row} | {variant}")
-    seeds = {name: lookup(z, key)[f"{metric}_seeds"] for name, z in zoos.items() if _has(z, key)}
+    seeds = {name: lookup(z, key)[f"{metric}_seeds"] for name, z in zoos.items() if has(z, key)}
     per_zoo = {name: float(np.mean(v)) for name, v in seeds.items()}
     if len(seeds) == 1:
         return per_zoo, np.array(next(iter(seeds.values()))), "head seeds, 1 zoo"
     return per_zoo, np.array(list(per_zoo.values())), "zoos"
-
-
-def _has(measured: dict, path: tuple) -> bool:
-    try:
-        lookup(measured, path)
-    except (KeyError, IndexError, TypeError):
-        return False
-    return True
 
 
 def verdict(claim: Claim, zoos: dict) -> dict:
@@ -218,8 +200,6 @@ def verdicts(evidence: dict, dit_card: dict | None = None, claims=CLAIMS) -> lis
 def _fill(text: str, controls: dict) -> str:
     """``text`` with each ``{control.key:format}`` replaced by that control's measurement ("not measured" when
     the control is not stored)."""
-    import re
-
     def value(m):
         name, key, fmt = m.group(1), m.group(2), m.group(3)
         return format(controls[name][key], fmt) if key in controls.get(name, {}) else "not measured"
