@@ -27,6 +27,9 @@ CONTROLS = {
     "control-no-word": dict(word_weight=0.0),
 }
 SEEDS = (1, 2)
+DIT_SEEDS = (1, 2)
+"""shapes-dit's other training seeds, each trained on the shipped zoo's shapes-clip and autoencoder (so their
+spread is the transformer's training alone)."""
 OUT = ROOT / "book" / "data" / "evidence.json"
 ABLATION_RESULTS = ROOT / "book" / "data" / "ablation"  # chapter 4's results, one file per zoo
 
@@ -44,15 +47,17 @@ def _train_into(target: Path, train, device: str) -> None:
     move_into_place(tmp, target)
 
 
-def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str = "cpu", progress: bool = False):
-    """Train every control (if ``controls``) and every model of the zoos of ``seeds`` that is neither in ``MODELS``
-    nor measured in ``OUT`` with the current protocol (:func:`up_to_date`), one model at a time, on ``device``
-    (``threads`` CPU threads). Each model is kept as soon as it is trained, so the zoo's two models may be trained
-    in different runs."""
+def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str = "cpu", progress: bool = False,
+                  dit_seeds=DIT_SEEDS):
+    """Train every control (if ``controls``), every model of the zoos of ``seeds`` and the shapes-dit of each of
+    ``dit_seeds`` that is neither in ``MODELS`` nor measured in ``OUT`` with the current protocol
+    (:func:`up_to_date`), one model at a time, on ``device`` (``threads`` CPU threads). Each model is kept as
+    soon as it is trained, so the zoo's two models may be trained in different runs."""
     import torch
 
     from foundseg.experiments.across_zoos import read_evidence
-    from foundseg.training import train_clip, train_sd
+    from foundseg.models.loader import ZOO_DIR
+    from foundseg.training import train_clip, train_dit, train_sd
 
     measured = read_evidence(OUT)
     torch.set_num_threads(threads)
@@ -74,9 +79,16 @@ def train_missing(threads: int, seeds=SEEDS, controls: bool = True, device: str 
             print(f"training zoo seed {seed}: shapes-sd", flush=True)
             _train_into(zoo / "shapes-sd", lambda d: train_sd(d, zoo / "shapes-clip", seed, progress, device=device),
                         device)
+    for seed in dit_seeds:
+        target = MODELS / f"dit-seed-{seed}" / "shapes-dit"
+        if not up_to_date(measured, "dit", f"seed {seed}") and not target.exists():
+            print(f"training shapes-dit seed {seed}", flush=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _train_into(target, lambda d: train_dit(d, ZOO_DIR / "shapes-clip", ZOO_DIR / "shapes-sd", seed, progress,
+                                                    device), device)
 
 
-CURRENT = {"controls": "odise_clip_only", "zoos": "odise_ablation"}
+CURRENT = {"controls": "odise_clip_only", "zoos": "odise_ablation", "dit": "renoised"}
 """The measurement each kind of model lacks when it was measured before the chapters' current protocol."""
 
 
@@ -153,6 +165,31 @@ def measure_chapters(zoo_dir) -> dict:
     return out
 
 
+def measure_dit(dit_dir) -> dict:
+    """Chapter 6's numbers for the shapes-dit in ``dit_dir`` beside the shipped shapes-sd, with the chapter's own
+    functions and the shapes scale's counts: the diffusion classifier's top-1, each kind of map's last-step IoU
+    (``generated``), the noised-once curves of each word (``renoised``), the re-noise-then-denoise curves
+    (``denoised``) and k-means mIoU (``clustered``: t → [oracle k, k from the features])."""
+    from foundseg.config import current_scale
+    from foundseg.data import sample
+    from foundseg.experiments import diffusion_transformers as ch6
+    from foundseg.models import load_sd
+
+    S = current_scale()
+    unet_pipe = load_sd(S.sd_model)
+    dit_pipe = load_sd(str(dit_dir), text_encoder_3=None, tokenizer_3=None)
+    n, steps, size = S.count("scenes") // 2, S.count("gen_steps"), S.sd_size
+    images = [sample("test", i, size=size) for i in range(S.count("cluster_images") // 2)]
+    return {"classifier_top1": ch6.classifier_top1({"shapes-sd": unet_pipe, "shapes-dit": dit_pipe},
+                                                   S.count("classifier_images") // 2, size),
+            "generated": ch6.generated(unet_pipe, dit_pipe, n, steps, ch6.GUIDANCE, size),
+            "renoised": ch6.renoised(unet_pipe, dit_pipe, n, size, ch6.NOISE_LEVELS),
+            "denoised": ch6.denoised(unet_pipe, dit_pipe, n, size, ch6.STRENGTH, S.count("denoise_steps"),
+                                     ch6.GUIDANCE),
+            "clustered": ch6.clustered({"shapes-sd": unet_pipe, "shapes-dit": dit_pipe}, images, size,
+                                       ch6.CLUSTER_LEVELS)}
+
+
 def measure_ablation(pipe, clip, rows=None) -> dict:
     """Chapter 4's ablation (its ``rows``, by default all of them) with the chapter's own function and setting
     (stored in the chapter's ``book/data/ablation/``): each row's and variant's mean mIoU over head seeds, with
@@ -185,6 +222,8 @@ def main(argv=None) -> int:
     parser.add_argument("--measure-only", action="store_true", help="measure the models trained so far")
     parser.add_argument("--seeds", type=int, nargs="+", default=(0, *SEEDS),
                         help="the zoos to train and measure (default: 0 1 2; 0 is the shipped zoo, never trained)")
+    parser.add_argument("--dit-seeds", type=int, nargs="*", default=(0, *DIT_SEEDS),
+                        help="the shapes-dit seeds to train and measure (default: 0 1 2; 0 ships)")
     parser.add_argument("--no-controls", action="store_true", help="neither train nor measure the controls")
     parser.add_argument("--device", default="cpu", help="where to train (cuda when a GPU is there: a zoo's UNet "
                         "step takes about 0.09 s on an H100 against 0.8-1.7 s on two CPU cores)")
@@ -192,7 +231,8 @@ def main(argv=None) -> int:
                         "shared: two threads collapse when another process keeps a core busy)")
     args = parser.parse_args(argv)
     if not args.measure_only:
-        train_missing(args.threads, [s for s in args.seeds if s != 0], not args.no_controls, args.device)
+        train_missing(args.threads, [s for s in args.seeds if s != 0], not args.no_controls, args.device,
+                      dit_seeds=[s for s in args.dit_seeds if s != 0])
     if args.train_only:
         return 0
     from foundseg.experiments.across_zoos import read_evidence
@@ -213,6 +253,12 @@ def main(argv=None) -> int:
         if not up_to_date(measured, "zoos", name):
             print(f"measuring zoo {name}", flush=True)
             store("zoos", name, measure_chapters(path))
+    for seed in args.dit_seeds:
+        name, path = (("seed 0 (shipped)", ZOO_DIR / "shapes-dit") if seed == 0
+                      else (f"seed {seed}", MODELS / f"dit-seed-{seed}" / "shapes-dit"))
+        if path.exists() and not up_to_date(measured, "dit", name):
+            print(f"measuring shapes-dit {name}", flush=True)
+            store("dit", name, measure_dit(path))
     print(f"wrote {OUT}")
     return 0
 

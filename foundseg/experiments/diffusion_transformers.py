@@ -23,6 +23,12 @@ WORDS = {"shape word": (WORD_ONLY, list(CLASSES)), "colour word (oracle)": (COLO
 :func:`~foundseg.experiments.attention_noised_once.prompted_items` and ConceptAttention's concepts (the word
 competes with the other shape names, or with the other colour names)."""
 
+GUIDANCE, STRENGTH = 7.5, 0.5
+"""Classifier-free guidance while generating, and how far (img2img strength) test images are re-noised before
+denoising again."""
+NOISE_LEVELS, CLUSTER_LEVELS = (0, 200, 400, 600, 800, 999), (0, 200, 500, 800)
+"""The UNet timesteps of the noised-once maps and of k-means (the transformer's at the same signal-to-noise)."""
+
 
 def matched_timesteps(unet_pipe, ts, n_train: int = 1000) -> dict[int, int]:
     """For each timestep t of the UNet's scheduler, the rectified-flow timestep (σ = t' / ``n_train``) at the same
