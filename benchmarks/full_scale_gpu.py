@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from foundseg.clip import dense_clip, gradcam
-from foundseg.diffusion import OdiseConfig, denoising_errors, generate, odise_features, renoise_attention
+from foundseg.diffusion import EVERY_STEP, OdiseConfig, denoising_errors, generate, odise_features, renoise_attention
 from foundseg.models import CLIP, load_clip, load_sd, random_clip, random_sd
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -78,7 +78,7 @@ def main():
     last = measure(lambda: generate(pipe, PROMPT, WORD, num_inference_steps=50), repeats=2)
     row("ch3", f"... with last-step capture of one word ({last[0] / plain[0]:.2f}x)", *last)
     row("ch3", "... with every-step capture, per-step trajectory", *measure(
-        lambda: generate(pipe, PROMPT, WORD, steps="all", num_inference_steps=50, trajectory=True), repeats=1))
+        lambda: generate(pipe, PROMPT, WORD, EVERY_STEP, num_inference_steps=50), repeats=1))
     photo = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
     row("ch3", "re-noise a 512 px image once (t = 200), all layers", *measure(
         lambda: renoise_attention(pipe, photo, PROMPT, WORD, t=200)))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from foundseg.diffusion import (END, START, CrossAttentionRecorder, add_noise, cross_attention_layers,
+from foundseg.diffusion import (END, EVERY_STEP, START, Capture, CrossAttentionRecorder, add_noise, cross_attention_layers,
                                 denoise_attention, encode_image, generate, renoise_attention, select_layers,
                                 token_indices)
 from foundseg.data.vocab import UnknownWordWarning
@@ -71,7 +71,7 @@ def test_recorded_maps_equal_hand_computed_attention(pipe):
 
 
 def test_daam_aggregation_equals_a_hand_written_one(pipe):
-    g = generate(pipe, "a red circle", ["red", "circle"], steps="all", heads="all", num_inference_steps=3)
+    g = generate(pipe, "a red circle", ["red", "circle"], Capture(steps="all", heads="all"), num_inference_steps=3)
     size = (16, 16)
     total, pairs = 0, 0
     for name, maps in g.maps.per_layer.items():  # (B, heads, words, h, w), averaged over the 3 steps
@@ -95,17 +95,17 @@ def test_recording_does_not_change_the_image(pipe):
 
 
 def test_steps_heads_and_trajectory(pipe):
-    g = generate(pipe, "a red circle", ["red", "circle"], steps="all", heads="all", num_inference_steps=3,
-                 trajectory=True, layers="up")
+    g = generate(pipe, "a red circle", ["red", "circle"], Capture("up", heads="all", steps="all", trajectory=True),
+                 num_inference_steps=3)
     assert g.maps.steps == [0, 1, 2] and sorted(g.maps.per_step) == [0, 1, 2]
     first = next(iter(g.maps.per_layer.values()))
     assert first.shape[:3] == (1, 2, 2)  # batch, heads, words
-    sub = generate(pipe, "a red circle", ["circle"], steps=[0, -1], heads=[1], num_inference_steps=4)
+    sub = generate(pipe, "a red circle", ["circle"], Capture(steps=[0, -1], heads=[1]), num_inference_steps=4)
     assert sub.maps.steps == [0, 3]
     with pytest.raises(ValueError, match="out of range"):
-        generate(pipe, "a red circle", ["circle"], steps=[7], num_inference_steps=4)
+        generate(pipe, "a red circle", ["circle"], Capture(steps=[7]), num_inference_steps=4)
     with pytest.raises(ValueError, match="heads"):
-        generate(pipe, "a red circle", ["circle"], heads=[5], num_inference_steps=2)
+        generate(pipe, "a red circle", ["circle"], Capture(heads=[5]), num_inference_steps=2)
 
 
 def test_memory_does_not_grow_with_steps(pipe):
@@ -149,6 +149,18 @@ def test_renoise_options_and_denoising(pipe):
         renoise_attention(pipe, image, "a red circle", ["circle"], t=1000)
     d = denoise_attention(pipe, image, "a red circle", "circle", strength=0.5, num_inference_steps=6)
     assert d.image.shape == (32, 32, 3) and sorted(d.maps.per_step) == [0, 1, 2]
+    last = denoise_attention(pipe, image, "a red circle", "circle", Capture(steps=-1), strength=0.5, num_inference_steps=6)
+    assert last.maps.steps == [2] and np.array_equal(last.image, d.image)  # the last step img2img ran
+
+
+def test_a_capture_is_frozen_and_checked_before_anything_runs(pipe):
+    c = Capture(layers=["up"], concepts=["square"])
+    assert c.layers == ("up",) and c.concepts == ("square",) and hash(c)
+    with pytest.raises(AttributeError):
+        c.steps = "all"
+    with pytest.raises(ValueError, match="heads must be"):
+        Capture(heads="max")
+    assert EVERY_STEP.steps == "all" and EVERY_STEP.trajectory
 
 
 @pytest.mark.slow

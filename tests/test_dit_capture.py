@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from foundseg.data import sample
-from foundseg.diffusion import (add_noise, denoise_attention, denoising_errors, encode_image, extract_features,
+from foundseg.diffusion import (Capture, add_noise, denoise_attention, denoising_errors, encode_image, extract_features,
                                 generate, output_layers, renoise_attention, renoise_attention_at, vae_latents)
 from foundseg.diffusion.denoiser import is_mmdit
 from foundseg.eval import denoise_curve
@@ -24,14 +24,14 @@ def unet_pipe():
 
 def test_generation_maps_on_the_patch_grid_and_concepts_leave_the_image_alone(dit):
     joint = generate(dit, "a red circle", ["red", "circle"], num_inference_steps=3)
-    concept = generate(dit, "a red circle", ["circle"], num_inference_steps=3, concepts=["square", "triangle"])
+    concept = generate(dit, "a red circle", ["circle"], Capture(concepts=["square", "triangle"]), num_inference_steps=3)
     assert is_mmdit(dit) and joint.maps.mean().shape == (1, 2, 8, 8)
     assert concept.maps.mean().shape == (1, 1, 8, 8)  # the words' maps only, not the other concepts'
     assert np.array_equal(joint.image, concept.image)  # concept tokens change nothing the image sees
     circle = generate(dit, "a red circle", ["circle"], num_inference_steps=3)
     assert joint.maps.joint is None and circle.maps.joint is None
     assert torch.equal(concept.maps.joint.mean(), circle.maps.mean())  # the same pass gives the joint maps too
-    both = generate(dit, "a red circle", ["circle", "red"], num_inference_steps=3, concepts=["square"])
+    both = generate(dit, "a red circle", ["circle", "red"], Capture(concepts=["square"]), num_inference_steps=3)
     share = both.maps.mean()[0].sum(0)  # two of three concepts: their share of each token is below one
     assert bool(((share > 0) & (share < 1)).all())
 
@@ -42,15 +42,17 @@ def test_renoising_and_denoising_again_on_sd3(dit):
     assert maps.steps == [0] and maps.mean().shape == (1, 1, 8, 8)
     assert torch.equal(maps.mean(), renoise_attention(dit, s.image, s.caption, ["crescent"], t=400, seed=2).mean())
     for concepts in (None, ["circle", "square"]):  # one recorder for several t gives each t's own maps
-        at = renoise_attention_at(dit, s.image, s.caption, ["crescent"], [0, 400, 900], seed=2, concepts=concepts)
+        at = renoise_attention_at(dit, s.image, s.caption, ["crescent"], [0, 400, 900], Capture(concepts=concepts),
+                                  seed=2)
         for t, m in at.items():
-            alone = renoise_attention(dit, s.image, s.caption, ["crescent"], t=t, seed=2, concepts=concepts)
+            alone = renoise_attention(dit, s.image, s.caption, ["crescent"], Capture(concepts=concepts), t=t, seed=2)
             assert m.steps == [0] and torch.equal(m.mean(), alone.mean()), (concepts, t)
             if concepts:
                 assert torch.equal(m.joint.mean(), at_joint[t].mean())
         at_joint = at
-    again = denoise_attention(dit, s.image, s.caption, ["crescent"], strength=0.5, num_inference_steps=4,
-                              concepts=["circle"])
+    again = denoise_attention(dit, s.image, s.caption, ["crescent"], Capture(steps="all", concepts=["circle"],
+                                                                             trajectory=True),
+                              strength=0.5, num_inference_steps=4)
     assert again.image.shape == (32, 32, 3) and sorted(again.maps.per_step) == [0, 1]
     assert again.maps.per_step[0].shape == (1, 1, 8, 8)
     plain = denoise_attention(dit, s.image, s.caption, ["crescent"], strength=0.5, num_inference_steps=4)
@@ -89,11 +91,11 @@ def test_diffusion_classifier_scores_the_transformers_velocity(dit):
 
 def test_what_only_one_kind_of_denoiser_has_is_refused(dit, unet_pipe):
     with pytest.raises(ValueError, match="concepts .* need a diffusion transformer"):
-        generate(unet_pipe, "a red circle", ["circle"], num_inference_steps=1, concepts=["square"])
+        generate(unet_pipe, "a red circle", ["circle"], Capture(concepts=["square"]), num_inference_steps=1)
     with pytest.raises(ValueError, match="resolutions select UNet levels"):
-        renoise_attention(dit, sample("test", 0).image, "an orange crescent", ["crescent"], resolutions=[8])
+        renoise_attention(dit, sample("test", 0).image, "an orange crescent", ["crescent"], Capture(resolutions=[8]))
     with pytest.raises(ValueError, match="not in the prompt"):
-        generate(dit, "a red circle", ["square"], num_inference_steps=1, concepts=["triangle"])
+        generate(dit, "a red circle", ["square"], Capture(concepts=["triangle"]), num_inference_steps=1)
 
 
 def test_vae_latents_subtract_the_shift_factor():
@@ -113,7 +115,8 @@ def test_sd3_medium_architecture_runs_every_capture(tmp_path):
 
     pipe = load_sd(save_random_sd3(tmp_path / "sd3", narrow=True), text_encoder_3=None, tokenizer_3=None)
     assert type(pipe.transformer).__name__ == "SD3Transformer2DModel" and pipe.vae.config.latent_channels == 16
-    g = generate(pipe, "a red circle", ["circle"], num_inference_steps=1, height=64, width=64, concepts=["square"])
+    g = generate(pipe, "a red circle", ["circle"], Capture(concepts=["square"]), num_inference_steps=1, height=64,
+                 width=64)
     assert g.image.shape == (64, 64, 3) and g.maps.mean().shape == (1, 1, 4, 4)
     maps = renoise_attention(pipe, np.zeros((64, 64, 3), np.uint8), "a red circle", ["circle"], t=200, size=(64, 64))
     assert maps.mean().shape == (1, 1, 4, 4) and len(maps.per_layer) == 24

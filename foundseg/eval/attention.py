@@ -1,7 +1,7 @@
 """Scoring cross-attention maps against object masks (the paper's Fig. 3, measured)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -9,7 +9,8 @@ import torch
 from ..data import CLASSES, COLOURS
 from ..data.shapes import article
 from ..clustering import choose_k, cluster_features
-from ..diffusion import AttentionMaps, denoise_attention, encode_image, generate, renoise_attention_at
+from ..diffusion import (EVERY_STEP, AttentionMaps, Capture, denoise_attention, encode_image, generate,
+                         renoise_attention_at)
 from ..diffusion.features import combine_layers, layer_features
 from ..scaling import minmax_scale
 from .judge import judge
@@ -103,8 +104,8 @@ def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed:
     for i in range(3 * n):
         colour, shape = pairs[i % len(pairs)]
         prompt = f"{article(colour)} {colour} {shape}"
-        g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed + i,
-                     concepts=concepts, height=size, width=size)
+        g = generate(pipe, prompt, [shape], Capture(concepts=concepts), num_inference_steps=steps,
+                     guidance_scale=guidance, seed=seed + i, height=size, width=size)
         verdict = judge(g.image, colour, shape)
         if verdict["colour_ok"]:
             scenes.append(Scene(prompt, shape, g.image, verdict["mask"], g.maps))
@@ -160,7 +161,8 @@ def renoise_curve(pipe, items, ts, threshold: float = 0.5, normalise: str = "min
     ious, joint_ious = {t: [] for t in ts}, {t: [] for t in ts}
     res_ious = {t: {} for t in ts}
     for k, (image, prompt, word, mask) in enumerate(items):
-        at_t = renoise_attention_at(pipe, image, prompt, [word], ts, seed=seed + k, concepts=concepts, size=size)
+        at_t = renoise_attention_at(pipe, image, prompt, [word], ts, Capture(concepts=concepts), seed=seed + k,
+                                    size=size)
         for t, maps in at_t.items():
             ious[t].append(map_iou(maps.mean()[0, 0], mask, threshold, normalise))
             for r, m in by_resolution(maps).items():
@@ -196,8 +198,9 @@ def denoise_curve(pipe, items, strength: float, steps: int, guidance: float = 7.
     per_k: dict[int, list] = {}
     joint_per_k: dict[int, list] = {}
     for k, (image, prompt, word, mask) in enumerate(items):
-        maps = denoise_attention(pipe, image, prompt, [word], strength=strength, num_inference_steps=steps,
-                                 guidance_scale=guidance, seed=seed + k, concepts=concepts).maps
+        maps = denoise_attention(pipe, image, prompt, [word], replace(EVERY_STEP, concepts=concepts),
+                                 strength=strength, num_inference_steps=steps, guidance_scale=guidance,
+                                 seed=seed + k).maps
         joint = maps.joint.per_step if maps.joint is not None else {}
         for per_step, scores in ((maps.per_step, per_k), (joint, joint_per_k)):
             for j, step in enumerate(sorted(per_step)):

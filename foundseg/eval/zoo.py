@@ -16,7 +16,7 @@ from ..batching import batched
 from ..clip import gradcam
 from ..data import CLASSES, COLOURS, sample
 from ..data.shapes import article, single_object_indices
-from ..diffusion import generate
+from ..diffusion import Capture, generate
 from ..diffusion.denoiser import is_mmdit
 from ..diffusion.latents import to_unit_range, vae_latents
 from ..models import load_clip, load_sd
@@ -96,8 +96,8 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
     for seed in range(seeds):
         for colour, shape in progress_bar(combos, f"sd single seed {seed}", progress):
             prompt = f"{article(colour)} {colour} {shape}"
-            g = generate(pipe, prompt, [shape], num_inference_steps=steps, guidance_scale=guidance, seed=seed,
-                         concepts=concepts)  # with concepts, both kinds of map from one generation
+            g = generate(pipe, prompt, [shape], Capture(concepts=concepts), num_inference_steps=steps,
+                         guidance_scale=guidance, seed=seed)  # with concepts, both kinds of map from one generation
             verdict = judge(g.image, colour, shape)
             colour_ok.append(verdict["colour_ok"])
             shape_ok.append(verdict["shape_ok"])
