@@ -80,6 +80,24 @@ class Scene:
     maps: AttentionMaps
 
 
+def judged_generations(pipe, tries, capture: Capture = Capture(), steps: int = 20, guidance: float = 7.5,
+                       size: int | None = None):
+    """Generate "a {colour} {shape}" for each (colour, shape, seed) of ``tries``, recording the shape word's maps
+    as ``capture`` asks, and judge each image (:func:`~foundseg.eval.judge.judge`): yields (colour, shape,
+    prompt, :class:`~foundseg.diffusion.Generation`, verdict), one try at a time. ``steps`` and ``guidance``
+    are the sampler's; ``size`` the images' side in pixels (None: the pipeline's own).
+
+    >>> from foundseg.models import load_sd
+    >>> [(p, v["colour_ok"]) for _, _, p, _, v in judged_generations(load_sd("shapes-sd"), [("red", "circle", 0)])]
+    [('a red circle', True)]
+    """
+    for colour, shape, seed in tries:
+        prompt = f"{article(colour)} {colour} {shape}"
+        g = generate(pipe, prompt, [shape], capture, num_inference_steps=steps, guidance_scale=guidance, seed=seed,
+                     height=size, width=size)
+        yield colour, shape, prompt, g, judge(g.image, colour, shape)
+
+
 def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed: int = 0, concepts=None,
                      size: int | None = None) -> list[Scene]:
     """Generate "a {colour} {shape}" images (cycling through all pairs) until ``n`` show their colour;
@@ -101,12 +119,9 @@ def generated_scenes(pipe, n: int, steps: int = 20, guidance: float = 7.5, seed:
     rng = np.random.default_rng(seed)
     rng.shuffle(pairs)
     scenes = []
-    for i in range(3 * n):
-        colour, shape = pairs[i % len(pairs)]
-        prompt = f"{article(colour)} {colour} {shape}"
-        g = generate(pipe, prompt, [shape], Capture(concepts=concepts), num_inference_steps=steps,
-                     guidance_scale=guidance, seed=seed + i, height=size, width=size)
-        verdict = judge(g.image, colour, shape)
+    tries = ((*pairs[i % len(pairs)], seed + i) for i in range(3 * n))
+    for _, shape, prompt, g, verdict in judged_generations(pipe, tries, Capture(concepts=concepts), steps, guidance,
+                                                           size):
         if verdict["colour_ok"]:
             scenes.append(Scene(prompt, shape, g.image, verdict["mask"], g.maps))
             if len(scenes) == n:

@@ -21,7 +21,7 @@ from ..diffusion.denoiser import is_mmdit
 from ..diffusion.latents import to_unit_range, vae_latents
 from ..models import load_clip, load_sd
 from ..progress import progress_bar
-from .attention import map_iou
+from .attention import judged_generations, map_iou
 from .classification import clip_zero_shot
 from .judge import classify_shape, colour_masks, judge
 from .metrics import DISC_RADIUS, binary_iou, centred_disc, roc_auc
@@ -94,11 +94,10 @@ def sd_metrics(pipe, seeds: int = 3, steps: int = 25, guidance: float = 7.5, thr
     combos = [(c, s) for s in CLASSES for c in COLOURS]
     concepts = list(CLASSES) if is_mmdit(pipe) and concept_attention else None
     for seed in range(seeds):
-        for colour, shape in progress_bar(combos, f"sd single seed {seed}", progress):
-            prompt = f"{article(colour)} {colour} {shape}"
-            g = generate(pipe, prompt, [shape], Capture(concepts=concepts), num_inference_steps=steps,
-                         guidance_scale=guidance, seed=seed)  # with concepts, both kinds of map from one generation
-            verdict = judge(g.image, colour, shape)
+        tries = ((colour, shape, seed) for colour, shape in progress_bar(combos, f"sd single seed {seed}", progress))
+        # with concepts, both kinds of map from one generation
+        for colour, shape, prompt, g, verdict in judged_generations(pipe, tries, Capture(concepts=concepts), steps,
+                                                                    guidance):
             colour_ok.append(verdict["colour_ok"])
             shape_ok.append(verdict["shape_ok"])
             both.append(verdict["colour_ok"] and verdict["shape_ok"])
