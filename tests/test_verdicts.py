@@ -8,11 +8,9 @@ import pytest
 
 from foundseg.experiments.across_zoos import read_evidence
 from foundseg.experiments.verdicts import CLAIMS, HIGHER, Claim, verdict, verdict_table, verdicts
-from foundseg.models.loader import ZOO_DIR
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 EVIDENCE = read_evidence(BOOK / "data" / "evidence.json")
-DIT_CARD = json.loads((ZOO_DIR / "shapes-dit" / "metrics.json").read_text())
 
 
 def _claim(text: str) -> Claim:
@@ -24,7 +22,7 @@ def test_the_verdict_page_shows_the_table_the_stored_data_gives():
     shown = [o["data"]["text/markdown"] for c in cells if c["cell_type"] == "code" for o in c["outputs"]
              if "text/markdown" in o.get("data", {})]
     assert len(shown) == 1
-    assert "".join(shown[0]) == verdict_table(verdicts(EVIDENCE, DIT_CARD))
+    assert "".join(shown[0]) == verdict_table(verdicts(EVIDENCE))
 
 
 def test_a_zoo_level_verdict_is_the_difference_read_by_hand_from_evidence_json():
@@ -67,10 +65,23 @@ def test_a_claim_nobody_measured_is_untested_and_the_table_says_so():
     assert "**untested here**" in verdict_table(rows)
 
 
-def test_chapter_6_is_untested_on_a_model_that_does_not_draw_the_shape():
-    row = verdicts(EVIDENCE, {**DIT_CARD, "shape_rate": 0.2})[-1]
-    assert row["verdict"] == "untested here" and "0.200" in row["caveat"]
-    assert verdicts(EVIDENCE, {**DIT_CARD, "shape_rate": 0.9})[-1]["verdict"] != "untested here"
+def test_a_shape_word_claim_is_untestable_on_a_model_that_does_not_read_the_shape():
+    claims = [c for c in CLAIMS if c.models == "dit"]
+    dit = {"seed 0": {"classifier_top1": {"shapes-dit": 0.28},
+                      "renoised": {"shape word": {"DiT joint": {"0": 0.41}, "DiT concept": {"0": 0.14}},
+                                   "absent shape word (control)": {"DiT joint": {"0": 0.40}},
+                                   "colour word (oracle)": {"DiT joint": {"0": 0.46, "999": 0.15}},
+                                   "centred disc": 0.23},
+                      "denoised": {"DiT joint": {"1": 0.38, "5": 0.40}},
+                      "clustered": {"shapes-dit": {"0": [0.51, 0.52]}, "shapes-sd": {"0": [0.48, 0.45]}}}}
+    rows = {r["claim"]: r for r in verdicts({"dit": dit}, claims)}
+    shape = [r for c, r in rows.items() if next(x for x in claims if x.claim == c).shape_word]
+    assert shape and {r["verdict"] for r in shape} == {"untestable on this model"}
+    assert all("0.28" in r["caveat"] for r in shape) and all(r["diff"] is not None for r in shape)
+    colour = next(r for c, r in rows.items() if "colour word" in c and "centred disc" in c)
+    assert colour["verdict"] == "not established" and colour["reading"] == "one value each, no spread"
+    dit["seed 0"]["classifier_top1"]["shapes-dit"] = 0.9  # a model that reads the shape word is tested
+    assert "untestable on this model" not in {r["verdict"] for r in verdicts({"dit": dit}, claims)}
 
 
 def test_a_caveat_quotes_the_control_it_names():

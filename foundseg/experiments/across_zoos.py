@@ -1,10 +1,10 @@
-"""Each chapter's numbers and conclusions across independently trained zoos: the book's evidence.
+"""Each chapter's numbers across independently trained zoos: the book's evidence, read back.
 
-``evidence/zoos.py`` measures every zoo (seed 0 ships; others are trained from scratch with other seeds) with
-the chapters' own functions and stores the numbers by zoo in ``book/data/evidence.json``. Here the chapters
-read them back: :func:`conclusions` decides each claim on one zoo's numbers, :func:`across_zoos` prints a
-chapter's numbers zoo by zoo with their mean and spread, and labels each claim *holds on every zoo*, *on some*
-or *on none*.
+``evidence/zoos.py`` measures every zoo (seed 0 ships; others are trained from scratch with other seeds) and
+every shapes-dit seed with the chapters' own functions and stores the numbers by zoo in
+``book/data/evidence.json``. Here the chapters read them back: :data:`METRICS` names each chapter's numbers,
+:func:`table` prints them zoo by zoo with their mean and spread. Whether a claim holds is decided in one place,
+:mod:`foundseg.experiments.verdicts`.
 """
 from __future__ import annotations
 
@@ -46,8 +46,23 @@ METRICS = {
             "all background": ("odise_ablation", "all background", "all_mean")},
     "ch5": {"CLIP zero-shot top-1": ("classifier_top1", "clip"),
             "diffusion classifier top-1": ("classifier_top1", "diffusion")},
+    "ch6": {"diffusion classifier over shapes": ("classifier_top1", "shapes-dit"),
+            "joint, colour word (oracle) t'=28": ("renoised", "colour word (oracle)", "DiT joint", "0"),
+            "joint, colour word (oracle) t'=936": ("renoised", "colour word (oracle)", "DiT joint", "999"),
+            "joint, shape word t'=28": ("renoised", "shape word", "DiT joint", "0"),
+            "joint, absent shape word t'=28": ("renoised", "absent shape word (control)", "DiT joint", "0"),
+            "concept, shape word t'=28": ("renoised", "shape word", "DiT concept", "0"),
+            "centred disc (test images)": ("renoised", "centred disc"),
+            "joint, denoised again, first step": ("denoised", "DiT joint", "1"),
+            "joint, denoised again, last step": ("denoised", "DiT joint", -1),
+            "k-means DiT, true k (oracle) t=0": ("clustered", "shapes-dit", "0", 0),
+            "k-means UNet, true k (oracle) t=0": ("clustered", "shapes-sd", "0", 0)},
 }
-"""Per chapter: the printed name of each number and its path into one zoo's measurements."""
+"""Per chapter: the printed name of each number and its path into one zoo's measurements (chapter 6's into
+one shapes-dit seed's, beside the shipped shapes-sd)."""
+KINDS = {"ch6": "dit"}
+"""The part of the evidence a chapter's zoos are in, where it is not ``zoos``: chapter 6 compares shapes-dit's
+training seeds."""
 
 
 def read_evidence(path="data/evidence.json") -> dict:
@@ -82,55 +97,6 @@ def has(measured: dict, path: tuple) -> bool:
     return True
 
 
-def conclusions(zoo: dict) -> dict[str, bool]:
-    """Each chapter's conclusion, decided on one zoo's measurements (the keys of ``evidence/zoos.py``'s
-    ``measure_chapters``); a claim's name starts with its chapter (``ch2:`` …)."""
-    g, by_layer = zoo["gradcam"], zoo["by_layer"]
-    renoised, denoised = zoo["renoise_generated"], zoo["denoise_generated"]
-    return {
-        "ch2: Grad-CAM beats the centred disc by 0.05 mIoU or more": g["single template"] >= zoo["disc"] + 0.05,
-        "ch2: no prompt variant beats the single template":
-            max(v for k, v in g.items() if k != "single template") <= g["single template"],
-        "ch2: the last block is the best layer for the CAM": int(np.argmax(by_layer)) == len(by_layer) - 1,
-        "ch3: re-noised once at t = 0, the map keeps the last step's IoU (within 0.03)":
-            abs(renoised["0"] - zoo["last_step"]) <= 0.03,
-        "ch3: the map degrades with the noise (t = 800 below t = 0 by 0.1 or more)":
-            renoised["800"] <= renoised["0"] - 0.1,
-        "ch3: denoising again sharpens generated images' maps (last step above first)":
-            list(denoised.values())[-1] > denoised["1"],
-        "ch3: k-means on the features degrades with the noise (t = 800 below t = 0)":
-            zoo["kmeans_oracle_k"]["800"] < zoo["kmeans_oracle_k"]["0"],
-        **(_chapter_4(zoo["odise_ablation"]) if "odise_ablation" in zoo else {}),
-        "ch5: CLIP zero-shot classifies at least as well as the diffusion classifier":
-            zoo["classifier_top1"]["clip"] >= zoo["classifier_top1"]["diffusion"],
-    }
-
-
-def _chapter_4(a: dict) -> dict[str, bool]:
-    mean = lambda row, variant="ensemble": a[f"{row} | {variant}"]["all_mean"]  # noqa: E731
-    return {"ch4: the implicit captioner adds more than 0.02 mIoU over the null text": mean(IC) - mean(NULL) > 0.02,
-            "ch4: the CLIP-only head beats full ODISE": mean(CLIP_ONLY) > mean(IC),
-            "ch4: the CLIP ensemble adds more than 0.02 mIoU to full ODISE": mean(IC) - mean(IC, "head") > 0.02}
-
-
-def label(verdicts: dict[str, bool]) -> str:
-    """Where a claim holds, from its verdict on each zoo: ``"every zoo"``, ``"no zoo"`` or ``"some"``, with the
-    count (and, for some, which).
-
-    >>> label({"seed 0": True, "seed 1": False, "seed 2": True})
-    'some (2 of 3: seed 0, seed 2)'
-    >>> label({"seed 0": True})
-    'every zoo (1 of 1)'
-    """
-    held = [name for name, v in verdicts.items() if v]
-    count = f"{len(held)} of {len(verdicts)}"
-    if len(held) == len(verdicts):
-        return f"every zoo ({count})"
-    if not held:
-        return f"no zoo ({count})"
-    return f"some ({count}: {', '.join(held)})"
-
-
 def chapter_values(zoos: dict[str, dict], metrics: dict[str, tuple]) -> dict[str, dict[str, float]]:
     """Each number of ``metrics`` (printed name → path into a zoo's measurements) on each zoo: name → {zoo:
     value}.
@@ -159,23 +125,3 @@ def table(zoos: dict[str, dict], metrics: dict[str, tuple]) -> list[str]:
 def measured_zoos(zoos: dict[str, dict], chapter: str) -> dict[str, dict]:
     """The zoos whose measurements hold every number of chapter ``chapter``'s :data:`METRICS`."""
     return {name: z for name, z in zoos.items() if all(has(z, path) for path in METRICS[chapter].values())}
-
-
-def across_zoos(zoos: dict[str, dict], chapter: str) -> str:
-    """Chapter ``chapter``'s numbers on each zoo (:func:`table`), then each of its conclusions with where it
-    holds (:func:`label`), as printable text."""
-    if chapter not in METRICS:
-        raise ValueError(f"chapter must be one of {list(METRICS)}, not {chapter!r}")
-    if not zoos:
-        return ("no zoo measured here: the measurements are in the book's\n"
-                "book/data/evidence.json (python evidence/zoos.py)")
-    measured = measured_zoos(zoos, chapter)
-    missing = [name for name in zoos if name not in measured]
-    if not measured:
-        first_key = next(iter(METRICS[chapter].values()))[0]
-        return f"no zoo measured with this chapter's protocol yet ({first_key}; python evidence/zoos.py)"
-    verdicts = {name: conclusions(z) for name, z in measured.items()}
-    claims = [c for c in next(iter(verdicts.values())) if c.startswith(chapter + ":")]
-    note = [f"not measured with this chapter's protocol yet: {', '.join(missing)}"] if missing else []
-    return "\n".join(note + table(measured, METRICS[chapter]) + [
-        f"- {c[len(chapter) + 2:]}\n    holds on {label({n: v[c] for n, v in verdicts.items()})}" for c in claims])

@@ -4,18 +4,21 @@ Each :class:`Claim` names two measured values (paths into one zoo's measurements
 stores them) and what the paper says of them: that the first is higher, or that it is not. :func:`verdicts`
 reads both on every zoo measured, compares them with :func:`foundseg.eval.spread.compare` (a difference
 counts only beyond the spread across zoos, or across head seeds where chapter 4 has one zoo) and says whether
-the claim holds, on how many zoos, and by how much. :func:`verdict_table` renders the result as Markdown.
+the claim holds, on how many zoos, and by how much. :func:`verdict_table` renders the result as Markdown, and
+:func:`chapter_verdicts` prints one chapter's numbers across zoos with its claims' verdicts: the chapters and
+the verdict page decide with the same code.
 """
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.paper import table1
 from ..eval.spread import compare
-from .across_zoos import IC, NULL, has, lookup
+from .across_zoos import IC, KINDS, METRICS, NULL, has, lookup, measured_zoos, table
 from .odise_parts import CLIP_AT_DIFFUSION_SIZE, CLIP_ONLY, PAPER_ROWS
 
 NO_UNET, NO_VAE = list(PAPER_ROWS)[2:4]
@@ -23,12 +26,19 @@ LITTLE = 0.02
 """A difference below this mIoU is "little": a claim that one setting adds little holds on a zoo where it adds
 less."""
 HIGHER, NOT_HIGHER = "higher", "not higher"
+READS_WORD = 0.8
+"""The diffusion classifier's top-1 over the shapes below which a model does not read the shape word: its
+shape-word maps are untestable."""
+READS = ("classifier_top1", "shapes-dit")
+"""Where a shapes-dit seed's measurements hold that top-1."""
 
 
 @dataclass(frozen=True)
 class Claim:
     """One claim and how it is tested: ``a`` is ``expect``-ed (``"higher"`` or ``"not higher"``) than ``b``,
-    both paths into one zoo's measurements (a chapter 4 path names a row, a variant and a metric)."""
+    both paths into one zoo's measurements (a chapter 4 path names a row, a variant and a metric) in the
+    evidence's ``models`` part (``"zoos"``, or ``"dit"`` for shapes-dit's seeds); ``shape_word`` when the
+    claim is only testable on a model that reads the shape word (:data:`READS_WORD`)."""
 
     point: str
     claim: str
@@ -39,6 +49,8 @@ class Claim:
     expect: str
     caveat: str
     full_scale: str
+    models: str = "zoos"
+    shape_word: bool = False
 
 
 def _table1_gain(better: str, worse: str, bench: str = "A-150") -> str:
@@ -111,9 +123,41 @@ CLAIMS = (
           "04_odise_parts", "ODISE's and FC-CLIP's inference", ("odise_ablation", IC, "ensemble", "unseen"),
           ("odise_ablation", IC, "head", "unseen"), HIGHER, REGION_LOSS + " for the two unseen classes too",
           "ODISE's ensemble on the paper's benchmarks"),
+    Claim("Beyond the paper", "ODISE's CLIP ensemble adds to its head: all-class mIoU above the head alone",
+          "04_odise_parts", "ODISE's and FC-CLIP's inference", ("odise_ablation", IC, "ensemble", "all"),
+          ("odise_ablation", IC, "head", "all"), HIGHER, REGION_LOSS, "ODISE's ensemble on the paper's benchmarks"),
     Claim("Beyond the paper", "CLIP classifies (zero-shot) above a diffusion classifier", "05_survey",
           "Sec. 2 (the survey)", ("classifier_top1", "clip"), ("classifier_top1", "diffusion"), HIGHER,
           "single-object 32 px images, eight classes", "Stable Diffusion's classifier on real photos"),
+    Claim("Beyond the paper", "a diffusion transformer's joint attention maps the colour word (which shapes-dit "
+          "renders) on a test image noised once at t' = 28: above a centred disc", "06_diffusion_transformers",
+          "– (SD3 came after it)", ("renoised", "colour word (oracle)", "DiT joint", "0"),
+          ("renoised", "centred disc"), HIGHER, "the colour word is an oracle input (the true colour); "
+          "shapes-dit's seeds share the shipped CLIP and autoencoder", "SD3 medium's joint attention",
+          models="dit"),
+    Claim("Beyond the paper", "its colour-word maps degrade with the noise: t' = 28 above t' = 936",
+          "06_diffusion_transformers", "Fig. 3's question on an MMDiT",
+          ("renoised", "colour word (oracle)", "DiT joint", "0"), ("renoised", "colour word (oracle)", "DiT joint",
+                                                                  "999"), HIGHER,
+          "t' = 936 has the SNR of the UNet's t = 999", "SD3 medium's joint attention", models="dit"),
+    Claim("Beyond the paper", "denoising again sharpens its joint maps: the last step above the first",
+          "06_diffusion_transformers", "Sec. 3.2's question on an MMDiT", ("denoised", "DiT joint", -1),
+          ("denoised", "DiT joint", "1"), HIGHER, "shape word; five steps from half the noise",
+          "SD3 medium's joint attention", models="dit", shape_word=True),
+    Claim("Beyond the paper", "its shape word's joint map is the word's: above the map of a shape the image "
+          "does not hold (t' = 28)", "06_diffusion_transformers", "– (a control the paper does not run)",
+          ("renoised", "shape word", "DiT joint", "0"), ("renoised", "absent shape word (control)", "DiT joint",
+                                                        "0"), HIGHER,
+          "both maps scored against the object that is there", "SD3 medium's joint attention", models="dit",
+          shape_word=True),
+    Claim("Beyond the paper", "ConceptAttention maps the shape word: above a centred disc (t' = 28)",
+          "06_diffusion_transformers", "ConceptAttention (FLUX)", ("renoised", "shape word", "DiT concept", "0"),
+          ("renoised", "centred disc"), HIGHER, "no background concept; the concepts are shape names alone",
+          "ConceptAttention on SD3 or FLUX", models="dit", shape_word=True),
+    Claim("Beyond the paper", "k-means groups regions better on the transformer's features than on the UNet's "
+          "(true k, t = 0)", "06_diffusion_transformers", "–", ("clustered", "shapes-dit", "0", 0),
+          ("clustered", "shapes-sd", "0", 0), HIGHER, "k is the true number of regions (an oracle); one "
+          "shapes-sd", "SD3's features against SD 1.5's", models="dit"),
 )
 """The paper's claims and the sub-claims the chapters test, in the order of the paper's points."""
 
@@ -173,27 +217,23 @@ def verdict(claim: Claim, zoos: dict) -> dict:
             "zoos": f"{sum(on_zoo)} of {len(both)}", "over": over}
 
 
-READS_WORD = 0.8
-"""The rate of samples showing the named shape below which a model's shape-word maps are untestable."""
-
-
-def verdicts(evidence: dict, dit_card: dict | None = None, claims=CLAIMS) -> list[dict]:
+def verdicts(evidence: dict, claims=CLAIMS) -> list[dict]:
     """Every claim decided on the stored ``evidence`` (``book/data/evidence.json``, read with
     :func:`~foundseg.experiments.across_zoos.read_evidence`): one dict per claim with the claim's fields, its
-    :func:`verdict` and its caveat filled in from the controls' measurements. With ``dit_card`` (shapes-dit's
-    ``metrics.json``), a last row for chapter 6, untested where the model does not draw the shape it is asked
-    for in :data:`READS_WORD` of its samples."""
-    zoos, controls = evidence.get("zoos", {}), evidence.get("controls", {})
-    rows = [{**vars(c), "caveat": _fill(c.caveat, controls), **verdict(c, zoos)} for c in claims]
-    if dit_card is not None:
-        reads = dit_card["shape_rate"] >= READS_WORD
-        rows.append({"point": "Beyond the paper", "chapter": "06_diffusion_transformers",
-                     "claim": "the critique holds for a diffusion transformer's shape-word maps",
-                     "paper": "– (SD3 came after it)", "verdict": "see chapter 6" if reads else "untested here",
-                     "diff": None, "zoos": "1 of 1" if reads else "0 of 1",
-                     "caveat": f"shapes-dit draws the named shape in {dit_card['shape_rate']:.3f} of its samples "
-                               f"and the named colour in {dit_card['colour_rate']:.3f}; one training",
-                     "full_scale": "SD3 medium's joint attention"})
+    :func:`verdict` and its caveat filled in from the controls' measurements. A claim on the shape word of a
+    model whose diffusion classifier names the shape of fewer than :data:`READS_WORD` of the test images (on
+    any of its seeds) is untestable on that model: its difference is shown, its verdict is not given."""
+    controls = evidence.get("controls", {})
+    rows = []
+    for c in claims:
+        zoos = evidence.get(c.models, {})
+        row = {**vars(c), "caveat": _fill(c.caveat, controls), **verdict(c, zoos)}
+        reads = [lookup(z, READS) for z in zoos.values() if has(z, READS)]
+        if c.shape_word and reads and min(reads) < READS_WORD:
+            row["verdict"] = "untestable on this model"
+            row["caveat"] += (f"; shapes-dit names the shape of {min(reads):.2f}–{max(reads):.2f} of test images "
+                              f"(diffusion classifier; chance 0.125)")
+        rows.append(row)
     return rows
 
 
@@ -232,4 +272,30 @@ def verdict_table(rows: list[dict]) -> str:
                   else f"{r['diff']:+.3f} ({r['spread']:.3f} over {r['over']}; {r['reading']})")
         lines.append(f"| {r['claim']} (ch. {int(r['chapter'][:2])}; {r['paper']}) | **{r['verdict']}** "
                      f"({r['zoos']} zoos) | {margin} | {r['caveat']} | {r['full_scale']} |")
+    return "\n".join(lines)
+
+
+def chapter_verdicts(zoos: dict[str, dict], chapter: str, width: int = 72) -> str:
+    """Chapter ``chapter``'s numbers on each zoo (:func:`~foundseg.experiments.across_zoos.table`: each zoo's
+    value, mean and spread), then each of its claims (:data:`CLAIMS`) with its :func:`verdict`, as printable
+    text wrapped at ``width``. ``zoos`` are the evidence's part the chapter reads (``"dit"`` for chapter 6)."""
+    if chapter not in METRICS:
+        raise ValueError(f"chapter must be one of {list(METRICS)}, not {chapter!r}")
+    if not zoos:
+        return ("no zoo measured here: the measurements are in the book's\n"
+                "book/data/evidence.json (python evidence/zoos.py)")
+    measured = measured_zoos(zoos, chapter)
+    missing = [name for name in zoos if name not in measured]
+    if not measured:
+        first_key = next(iter(METRICS[chapter].values()))[0]
+        return f"no zoo measured with this chapter's protocol yet ({first_key}; python evidence/zoos.py)"
+    lines = [f"not measured with this chapter's protocol yet: {', '.join(missing)}"] if missing else []
+    lines += table(measured, METRICS[chapter])
+    claims = [c for c in CLAIMS if int(c.chapter[:2]) == int(chapter[2:])]
+    for row in verdicts({KINDS.get(chapter, "zoos"): zoos}, claims):
+        lines += textwrap.wrap(row["claim"], width, initial_indent="- ", subsequent_indent="  ")
+        margin = "" if row["diff"] is None else f"; a − b {row['diff']:+.3f}, {row['reading'].split(' (')[0]}"
+        over = "" if row["over"] == "zoos" or row["diff"] is None else f" of the {row['over']}"
+        lines += textwrap.wrap(f"{row['verdict']} on {row['zoos']} zoos{margin}{over}", width,
+                               initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines)
