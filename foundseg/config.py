@@ -99,12 +99,12 @@ COUNTS = tuple(SCALES["shapes"].counts)
 """The names of the counts a scale sets: images, steps and seeds of each experiment."""
 
 
-def scale() -> str:
+def scale_name() -> str:
     """The scale a notebook runs at: ``FOUNDSEG_SCALE`` = ``shapes`` (default) or ``full``.
 
     >>> from unittest import mock
     >>> with mock.patch.dict(os.environ, FOUNDSEG_SCALE="full"):
-    ...     scale()
+    ...     scale_name()
     'full'
     """
     value = os.environ.get("FOUNDSEG_SCALE", "shapes").strip().lower()
@@ -127,7 +127,7 @@ def current_scale() -> Scale:
     ...
     ValueError: FOUNDSEG_MAX_COUNT must be an integer of at least 1, got '0'
     """
-    chosen = SCALES[scale()]
+    chosen = SCALES[scale_name()]
     overrides = {}
     for kind in FULL_SCALE:
         value = os.environ.get(f"FOUNDSEG_{kind.upper()}_MODEL", "").strip()

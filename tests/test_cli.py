@@ -178,7 +178,7 @@ def test_cam_warns_about_unknown_words_and_writes_scores_beside_the_maps(tmp_pat
     code, err = _run(["cam", str(image_file), "--classes", "circle", "cat", "--joint", "--out", str(out)], capsys)
     assert code == 0 and len(err) == 1 and "warning: class_names: 'cat' is unknown" in err[0]
     meta = json.loads((out / "cam.json").read_text())
-    assert meta["scaling"] == "joint" and len(meta["scores"]) == 2
+    assert meta["normalise"] == "joint" and len(meta["scores"]) == 2
     maps = np.load(out / "cam.npz")
     assert np.allclose(maps["scores"], meta["scores"], atol=1e-6) and maps["maps"].max() <= 1
 

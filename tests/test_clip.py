@@ -56,7 +56,7 @@ def test_gradcam_equals_reference_for_every_class(clip, image, pooling):
         assert np.abs(got - reference_gradcam(clip, image, name, pooling)).max() <= 1e-5
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"background": SHAPES_BACKGROUND}, {"scaling": "joint"},
+@pytest.mark.parametrize("kwargs", [{}, {"background": SHAPES_BACKGROUND}, {"normalise": "joint"},
                                     {"target": "layer_input"}, {"target": "layer_output", "pooling": "patch_mean"}])
 def test_a_batch_gives_each_image_the_maps_it_gets_alone(clip, kwargs):
     rng = np.random.default_rng(2)
@@ -108,12 +108,12 @@ def test_class_prompts_refuse_what_they_cannot_serve(clip, image, tiny_clip_dir)
         gradcam(clip, image, prompts, batch_size=0)
 
 
-def test_joint_scaling_keeps_the_classes_strengths(clip, image):
+def test_joint_normalisation_keeps_the_classes_strengths(clip, image):
     names = ["circle", "square", "star"]
     raw = torch.stack([reference_gradcam(clip, image, n, "cls", scale=False) for n in names])
     joint = (raw - raw.min()) / (raw.max() - raw.min())
     expected = F.interpolate(joint[None], size=(40, 56), mode="bilinear", align_corners=False)[0].numpy()
-    got = gradcam(clip, image, names, pooling="cls", scaling="joint").maps
+    got = gradcam(clip, image, names, pooling="cls", normalise="joint").maps
     assert np.abs(got - expected).max() <= 1e-5
 
 
@@ -157,7 +157,7 @@ def test_background_softmax_templates_and_targets(clip, image):
     ({"class_names": []}, "class_names"), ({"class_names": "circle"}, "class_names"),
     ({"target": "qkv"}, "target"), ({"pooling": "max"}, "pooling"), ({"layer": 5}, "layer"),
     ({"templates": ["a photo"]}, "templates"), ({"input_size": 3}, "input_size"), ({"input_size": 0}, "input_size"),
-    ({"scaling": "max"}, "scaling"),
+    ({"normalise": "max"}, "normalise"),
     ({"class_names": ["circle", "square", "circle"]}, "class_names must not repeat"),
     ({"class_names": [" ".join(["circle"] * 40)]}, "class_names: prompt .* longer than"),
     ({"image": np.zeros((4, 30, 3), np.uint8)}, "smaller than one 8 px patch"),

@@ -183,33 +183,32 @@ def _cam(args) -> None:
     clip = load_clip(args.model, device=_device(args))
     vision = clip.model.config.vision_config
     images = [_fit(image, "IMAGE", vision.image_size, vision.patch_size) for image in images]
-    scaling = "joint" if args.joint else "per_class"
+    normalise = "joint" if args.joint else "per_class"
     prompts = ClassPrompts(clip, args.classes, background=SHAPES_BACKGROUND if args.background else None)
     if args.dense:
         results = dense_clip(clip, images, prompts)
     else:
-        results = gradcam(clip, images, prompts, scaling=scaling)
+        results = gradcam(clip, images, prompts, normalise=normalise)
     for name, image, result in zip(names, images, results):
         np.savez_compressed(out / f"{name}.npz", maps=result.maps, classes=np.array(result.class_names),
                             scores=result.scores)
         titles = [f"{c}  {score:.3f}" for c, score in zip(result.class_names, result.scores)]
         _save_maps_png(out / f"{name}.png", image, result.maps, titles,
-                       "cosine similarity" if args.dense else f"Grad-CAM, min-max scaled {scaling.replace('_', ' ')}")
+                       "cosine similarity" if args.dense else f"Grad-CAM, min-max scaled {normalise.replace('_', ' ')}")
     scores = {str(p): [round(float(v), 6) for v in r.scores] for p, r in zip(paths, results)}
     (out / "cam.json").write_text(json.dumps({
         "model": args.model, "method": "dense_clip" if args.dense else "gradcam", "classes": list(args.classes),
         "scores": scores[str(paths[0])] if len(paths) == 1 else scores,
         "score": "cosine similarity of image and prompt" if not args.background else "softmax over classes and "
-                 "background prompts", "scaling": "none (raw similarities)" if args.dense else scaling}, indent=2))
+                 "background prompts", "normalise": "none (raw similarities)" if args.dense else normalise}, indent=2))
 
 
 def _attention(args) -> None:
-    import torch.nn.functional as F
 
     from ..data import load_image
     from ..diffusion import generate, renoise_attention
     from ..diffusion.latents import latent_multiple, native_size
-    from ..scaling import minmax_scale
+    from ..maps import minmax, resize_maps
 
     out = _out_dir(args, ["attention.png", "attention.npz", "attention.json", "generated.png"])
     photo = load_image(args.image, "--image") if args.image else None  # before the model loads
@@ -226,9 +225,9 @@ def _attention(args) -> None:
         Image.fromarray(image).save(out / "generated.png")
     import numpy as np
 
-    mean = F.interpolate(maps.mean(), size=image.shape[:2], mode="bilinear")[0].numpy()
+    mean = resize_maps(maps.mean(), image.shape[:2])[0].numpy()
     np.savez_compressed(out / "attention.npz", mean=mean, **{k: v.numpy() for k, v in maps.per_layer.items()})
-    _save_maps_png(out / "attention.png", image, minmax_scale(mean), args.word,
+    _save_maps_png(out / "attention.png", image, minmax(mean), args.word,
                    "cross-attention, min-max scaled per word")
     (out / "attention.json").write_text(json.dumps({"model": args.model, "prompt": args.prompt, "words": args.word,
                                                     "mode": "renoise" if args.image else "generate",

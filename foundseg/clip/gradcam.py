@@ -18,12 +18,12 @@ import torch.nn.functional as F
 
 from ..models.activations import capture_outputs
 from ..models.clip_embeddings import POOLINGS, default_pooling, pool_tokens
-from ..scaling import minmax_scale
+from ..maps import minmax
 from .inputs import check_clip, over_images, token_grid, upsample, vision_tokens_before
 from .prompts import resolve_prompts
 
-SCALINGS = ("per_class", "joint")
-"""How the maps are scaled to [0, 1]: each on its own, or all together."""
+NORMALISATIONS = ("per_class", "joint")
+"""How the maps are min-max normalised to [0, 1]: each on its own, or all together."""
 TARGETS = ("attn_input", "layer_input", "layer_output")
 """Where the CAM is taken in block ``layer``: its attention's input (CLIP-ES), its input, or its output."""
 
@@ -46,7 +46,7 @@ class CAMResult:
 
 def gradcam(clip, images, class_names, *, templates=None, synonyms=None, background=None,
             pooling: str | None = None, layer: int = -1, target: str = "attn_input",
-            input_size: int | None = None, scaling: str = "per_class", batch_size: int = 16):
+            input_size: int | None = None, normalise: str = "per_class", batch_size: int = 16):
     """One Grad-CAM map per class for an image, or for each image of a batch.
 
     Args:
@@ -63,7 +63,7 @@ def gradcam(clip, images, class_names, *, templates=None, synonyms=None, backgro
         layer: the encoder block whose activation is used (default the last).
         target: one of :data:`TARGETS`.
         input_size: shorter side fed to the model (default the model's image size).
-        scaling: ``"per_class"`` scales each map to [0, 1] on its own (pytorch-grad-cam's and CLIP-ES's
+        normalise: ``"per_class"`` scales each map to [0, 1] on its own (pytorch-grad-cam's and CLIP-ES's
             convention: every class's map peaks at 1, however weak its score); ``"joint"`` scales all maps by
             their common minimum and maximum, so a class the model barely sees stays dim beside the others.
         batch_size: images of one size that go through the model together (one forward, one backward for
@@ -84,8 +84,8 @@ def gradcam(clip, images, class_names, *, templates=None, synonyms=None, backgro
     prompts, names = resolve_prompts(clip, class_names, templates, synonyms, background)
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    if scaling not in SCALINGS:
-        raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
     pooling = pooling or default_pooling(model)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -96,9 +96,9 @@ def gradcam(clip, images, class_names, *, templates=None, synonyms=None, backgro
 
     def cams(pixels):
         maps, scores = _batch_cams(model, pixels, text, len(names), layer % len(layers), target, pooling)
-        if scaling == "per_class":
-            return minmax_scale(maps), scores
-        return minmax_scale(maps.reshape(len(maps), 1, -1, maps.shape[-1])).reshape(maps.shape), scores
+        if normalise == "per_class":
+            return minmax(maps), scores
+        return minmax(maps.reshape(len(maps), 1, -1, maps.shape[-1])).reshape(maps.shape), scores
 
     return over_images(model, images, input_size, batch_size, cams,
                        lambda maps, scores, size: CAMResult(upsample(maps, size), list(names), scores))

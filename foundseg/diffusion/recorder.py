@@ -14,21 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
+
+from ..maps import resize_maps
 
 AGGREGATIONS = ("layers", "daam")
 """How :meth:`AttentionMaps.mean` combines layers and heads into one map per word."""
-
-
-def resize_maps(maps: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
-    """Maps (..., h, w) resized to ``size`` (H, W) with ``mode`` interpolation, in float32.
-
-    >>> resize_maps(torch.ones(2, 3, 4, 4), (8, 8)).shape
-    torch.Size([2, 3, 8, 8])
-    """
-    lead = maps.shape[:-2]
-    flat = maps.reshape(-1, 1, *maps.shape[-2:]).float()
-    return F.interpolate(flat, size=tuple(size), mode=mode, align_corners=False).reshape(*lead, *size)
 
 
 @dataclass

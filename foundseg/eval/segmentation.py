@@ -17,7 +17,7 @@ import torch
 
 from ..clip import ClassPrompts, dense_clip, gradcam, labels_from_maps
 from ..progress import progress_bar
-from ..scaling import minmax_scale
+from ..maps import minmax
 from .metrics import DISC_RADIUS, ConfusionMatrix, centred_disc
 
 Method = Callable[[np.ndarray, list], np.ndarray]
@@ -61,7 +61,7 @@ def dense_clip_method(clip, scaled: bool = True, **kwargs) -> Method:
 
     def method(image, names):
         maps = dense_clip(clip, image, prompts.subset(names), **kwargs).maps
-        return minmax_scale(maps) if scaled else maps
+        return minmax(maps) if scaled else maps
     return method
 
 

@@ -88,13 +88,11 @@ def map_to_image(attention, image, mode: str = "bilinear") -> np.ndarray:
     ((4, 4), [0.0, 0.0, 0.5, 0.5])
     """
     import torch
-    import torch.nn.functional as F
 
-    from ..scaling import minmax_scale
+    from ..maps import minmax, resize_maps
 
-    m = torch.as_tensor(attention, dtype=torch.float32)[None, None].cpu()
-    kwargs = {} if mode == "nearest" else {"align_corners": False}
-    return minmax_scale(F.interpolate(m, size=np.asarray(image).shape[:2], mode=mode, **kwargs)[0, 0].numpy())
+    m = torch.as_tensor(attention, dtype=torch.float32).cpu()
+    return minmax(resize_maps(m, np.asarray(image).shape[:2], mode).numpy())
 
 
 def layer_panels(maps, image, prefix: str = "up_blocks") -> tuple[list[np.ndarray], list[str]]:
