@@ -16,7 +16,8 @@ import time
 import torch
 
 from foundseg.diffusion import CrossAttentionRecorder, cross_attention_layers, token_indices
-from foundseg.models import load_sd, save_random_sd
+from foundseg.models import load_sd
+from foundseg.testing import save_random_sd
 
 PROMPT, WORDS = "a red circle and a blue square", ["circle", "square"]
 

@@ -19,7 +19,8 @@ import torch
 
 from foundseg.clip import dense_clip, gradcam
 from foundseg.diffusion import EVERY_STEP, OdiseConfig, denoising_errors, generate, odise_features, renoise_attention
-from foundseg.models import CLIP, load_clip, load_sd, random_clip, random_sd
+from foundseg.models import CLIP, load_clip, load_sd
+from foundseg.testing import random_clip, random_sd
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from gradcam_speed import NAMES, naive_gradcam  # noqa: E402

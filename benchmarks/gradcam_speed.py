@@ -24,7 +24,8 @@ from foundseg.clip import ClassPrompts, gradcam
 from foundseg.clip.inputs import prepare_image
 from foundseg.data import CLASSES, ShapesDataset
 from foundseg.eval.segmentation import evaluate, gradcam_method
-from foundseg.models import capture_outputs, default_pooling, load_clip, pool_tokens, save_random_clip
+from foundseg.models import capture_outputs, default_pooling, load_clip, pool_tokens
+from foundseg.testing import save_random_clip
 
 NAMES = list(CLASSES) + ["disc", "box"]
 IMAGES = 32

@@ -15,7 +15,7 @@ import time
 import torch
 
 from foundseg.diffusion import ConceptAttention, JointAttentionRecorder
-from foundseg.models import random_transformer
+from foundseg.testing import random_transformer
 
 GROUPS, TEXT = [[1], [4, 5]], 77
 

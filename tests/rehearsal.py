@@ -2,7 +2,7 @@
 
 CLIP ViT-B/16, Stable Diffusion 1.5 and Stable Diffusion 3 medium (without T5) are written with random weights
 from their published configs into a temporary directory, narrowed in width
-(``foundseg.models.real_configs.NARROW``: image sizes, the 77-token context, layers and heads as published),
+(``foundseg.testing.real_architectures.NARROW``: image sizes, the 77-token context, layers and heads as published),
 and the full scale is pointed at them through FOUNDSEG_CLIP_MODEL, FOUNDSEG_SD_MODEL and FOUNDSEG_DIT_MODEL.
 FOUNDSEG_MAX_COUNT caps every count (images, steps, seeds) so that a CPU gets through; the numbers printed
 mean nothing, only that every cell runs. Each chapter runs alone in an empty directory, as Colab opens it.
@@ -49,7 +49,7 @@ def rehearse(chapters, max_count: int, workdir: Path, narrow: bool = True) -> di
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from foundseg.models import save_random_clip, save_random_sd, save_random_sd3
+    from foundseg.testing import save_random_clip, save_random_sd, save_random_sd3
 
     os.environ.update(HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
     models = workdir / "models"

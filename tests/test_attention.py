@@ -6,7 +6,8 @@ from foundseg.diffusion import (END, EVERY_STEP, START, Capture, CrossAttentionR
                                 denoise_attention, encode_image, generate, renoise_attention, select_layers,
                                 token_indices)
 from foundseg.data.vocab import UnknownWordWarning
-from foundseg.models import load_sd, save_random_sd
+from foundseg.models import load_sd
+from foundseg.testing import save_random_sd
 
 
 @pytest.fixture(scope="module")

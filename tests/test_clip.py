@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from foundseg.clip import SHAPES_BACKGROUND, ClassPrompts, dense_clip, gradcam, semantic_map, threshold_maps
 from foundseg.clip.inputs import prepare_image
 from foundseg.clip.prompts import class_embeddings
-from foundseg.models import load_clip, save_random_clip
+from foundseg.models import load_clip
+from foundseg.testing import save_random_clip
 
 
 @pytest.fixture(scope="module")

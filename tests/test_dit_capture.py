@@ -111,7 +111,7 @@ def test_vae_latents_subtract_the_shift_factor():
 
 @pytest.mark.slow
 def test_sd3_medium_architecture_runs_every_capture(tmp_path):
-    from foundseg.models import save_random_sd3
+    from foundseg.testing import save_random_sd3
 
     pipe = load_sd(save_random_sd3(tmp_path / "sd3", narrow=True), text_encoder_3=None, tokenizer_3=None)
     assert type(pipe.transformer).__name__ == "SD3Transformer2DModel" and pipe.vae.config.latent_channels == 16

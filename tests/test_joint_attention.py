@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from foundseg.diffusion.concept_attention import ConceptAttention
 from foundseg.diffusion.joint_attention import JointAttentionRecorder, joint_attention_layers, select_joint_layers
-from foundseg.models import random_transformer
+from foundseg.testing import random_transformer
 
 GROUPS = [[1], [2, 3]]
 

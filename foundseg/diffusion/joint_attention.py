@@ -27,7 +27,7 @@ def joint_attention_layers(transformer) -> list[str]:
     """Names of the joint-attention modules of an SD3 or FLUX transformer, in module order.
 
     >>> import torch
-    >>> from foundseg.models import random_transformer
+    >>> from foundseg.testing import random_transformer
     >>> with torch.device("meta"):
     ...     names = joint_attention_layers(random_transformer("flux-schnell"))
     >>> len(names), names[0], names[-1]
@@ -48,7 +48,7 @@ def select_joint_layers(transformer, layers=None) -> list[str]:
     prefixes such as ``transformer_blocks.3``; a list mixes them. An entry that matches nothing raises.
 
     >>> import torch
-    >>> from foundseg.models import random_transformer
+    >>> from foundseg.testing import random_transformer
     >>> with torch.device("meta"):
     ...     t = random_transformer("flux-schnell")
     >>> len(select_joint_layers(t, "double")), select_joint_layers(t, ["single_transformer_blocks.1"])
