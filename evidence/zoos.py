@@ -171,7 +171,6 @@ def measure_dit(dit_dir) -> dict:
     (``generated``), the noised-once curves of each word (``renoised``), the re-noise-then-denoise curves
     (``denoised``) and k-means mIoU (``clustered``: t → [oracle k, k from the features])."""
     from foundseg.config import current_scale
-    from foundseg.data import sample
     from foundseg.experiments import diffusion_transformers as ch6
     from foundseg.models import load_sd
 
@@ -179,15 +178,14 @@ def measure_dit(dit_dir) -> dict:
     unet_pipe = load_sd(S.sd_model)
     dit_pipe = load_sd(str(dit_dir), text_encoder_3=None, tokenizer_3=None)
     n, steps, size = S.count("scenes") // 2, S.count("gen_steps"), S.sd_size
-    images = [sample("test", i, size=size) for i in range(S.count("cluster_images") // 2)]
     return {"classifier_top1": ch6.classifier_top1({"shapes-sd": unet_pipe, "shapes-dit": dit_pipe},
                                                    S.count("classifier_images") // 2, size),
             "generated": ch6.generated(unet_pipe, dit_pipe, n, steps, ch6.GUIDANCE, size),
             "renoised": ch6.renoised(unet_pipe, dit_pipe, n, size, ch6.NOISE_LEVELS),
             "denoised": ch6.denoised(unet_pipe, dit_pipe, n, size, ch6.STRENGTH, S.count("denoise_steps"),
                                      ch6.GUIDANCE),
-            "clustered": ch6.clustered({"shapes-sd": unet_pipe, "shapes-dit": dit_pipe}, images, size,
-                                       ch6.CLUSTER_LEVELS)}
+            "clustered": ch6.clustered({"shapes-sd": unet_pipe, "shapes-dit": dit_pipe},
+                                       S.count("cluster_images") // 2, size, ch6.CLUSTER_LEVELS)}
 
 
 def measure_ablation(pipe, clip, rows=None) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..data import CLASSES, sample
 from ..data.shapes import article
 from ..diffusion import output_layers
+from ..diffusion.denoiser import denoiser
 from ..eval import (binary_iou, centred_disc, cluster_qualities, denoise_curve, generated_scenes, last_step_scores,
                     mean_or_nan, renoise_curve)
 
@@ -94,15 +95,16 @@ def denoised(pipe, scenes, n: int, size: int, strength: float, steps: int, guida
 
 
 def clustered(pipe, n: int, size: int, ts=KMEANS_TS, layers: bool = True) -> dict:
-    """k-means on the UNet's output-side features of the first ``n`` test images noised once at each t of
-    ``ts``, all output layers averaged: with the true number of regions (``"true k (oracle)"``) and with k
-    chosen from the features (``"k from features"``), each t → ``miou``, ``purity`` and mean ``k``; with
-    ``layers``, at t = 200 by the number of last layers averaged (``"by layers"``, true k)."""
+    """k-means on the denoiser's output-side features (a UNet's up-blocks, a transformer's joint blocks) of
+    the first ``n`` test images at ``size`` px noised once at each t of ``ts``, all output layers averaged:
+    with the true number of regions (``"true k (oracle)"``) and with k chosen from the features (``"k from
+    features"``), each t → ``miou``, ``purity`` and mean ``k``; with ``layers``, at t = 200 by the number of
+    last layers averaged (``"by layers"``, true k)."""
     images = [sample("test", i, size=size) for i in range(n)]
-    n_out = len(output_layers(pipe.unet))
+    n_out = len(output_layers(denoiser(pipe)))
     settings = [(t, n_out, k) for k in (None, "auto") for t in ts]
     settings += [(200, last, None) for last in range(1, n_out + 1)] if layers else []
-    q = cluster_qualities(pipe, images, settings)  # one UNet pass per image and t
+    q = cluster_qualities(pipe, images, settings, size=(size, size))  # one denoiser pass per image and t
     out = {"true k (oracle)": {t: q[t, n_out, None] for t in ts},
            "k from features": {t: q[t, n_out, "auto"] for t in ts}}
     if layers:

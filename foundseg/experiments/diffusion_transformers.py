@@ -9,10 +9,9 @@ from dataclasses import replace
 import numpy as np
 
 from ..data import CLASSES, COLOURS
-from ..diffusion import output_layers
-from ..diffusion.denoiser import denoiser
-from ..eval import cluster_qualities, denoise_curve, generated_scenes, last_step_scores, renoise_curve
+from ..eval import denoise_curve, generated_scenes, last_step_scores, renoise_curve
 from ..eval.classification import diffusion_answers, single_object_test_images, true_classes
+from . import attention_noised_once as chapter_3
 from .attention_noised_once import ABSENT, COLOUR, WORD_ONLY, disc_iou, prompted_items
 
 UNET, JOINT, CONCEPT = "UNet cross", "DiT joint", "DiT concept"
@@ -88,12 +87,12 @@ def denoised(unet_pipe, dit_pipe, n: int, size: int, strength: float, steps: int
             CONCEPT: dit["all"]}
 
 
-def clustered(pipes: dict, images, size: int, ts) -> dict:
-    """k-means mIoU on each pipeline's output-side features of ``images`` noised once at each t of ``ts``, all
-    output layers averaged: name → {t: (true k (an oracle), k from the features)}."""
+def clustered(pipes: dict, n: int, size: int, ts) -> dict:
+    """Chapter 3's k-means (:func:`~foundseg.experiments.attention_noised_once.clustered`) on each pipeline's
+    output-side features of the first ``n`` test images: name → {t: (true k (an oracle), k from the
+    features)} mIoU."""
     out = {}
-    for name, pipe in pipes.items():  # one pass per image and t gives both the oracle k and k from the features
-        n_out = len(output_layers(denoiser(pipe)))
-        q = cluster_qualities(pipe, images, [(t, n_out, k) for t in ts for k in (None, "auto")], size=(size, size))
-        out[name] = {t: (q[t, n_out, None]["miou"], q[t, n_out, "auto"]["miou"]) for t in ts}
+    for name, pipe in pipes.items():
+        q = chapter_3.clustered(pipe, n, size, ts, layers=False)
+        out[name] = {t: (q["true k (oracle)"][t]["miou"], q["k from features"][t]["miou"]) for t in ts}
     return out
