@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from foundseg.experiments.across_zoos import CLIP_ONLY, IC, METRICS, NULL
+from foundseg.experiments.across_zoos import CLIP_ONLY, IC, METRICS, NO_UNET, NO_VAE, NULL
 from foundseg.experiments.verdicts import chapter_verdicts
 from foundseg.models.loader import ZOO_DIR
 
@@ -30,6 +30,7 @@ def zoo(gradcam=0.47, captioner_gain=0.0):
         "kmeans_auto_k": {"None": 0.4, "0": 0.4, "200": 0.38, "800": 0.25},
         "odise_ablation": {f"{IC} | ensemble": seeds(0.52 + captioner_gain), f"{IC} | head": seeds(0.42),
                            f"{NULL} | ensemble": seeds(0.52), f"{CLIP_ONLY} | ensemble": seeds(0.6),
+                           f"{NO_UNET} | ensemble": seeds(0.45), f"{NO_VAE} | ensemble": seeds(0.5),
                            "all background": seeds(0.1)},
         "classifier_top1": {"clip": 0.9, "diffusion": 0.5},
     }

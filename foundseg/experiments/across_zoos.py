@@ -16,8 +16,8 @@ import numpy as np
 from ..tables import text_table
 from .odise_parts import CLIP_ONLY, PAPER_ROWS
 
-IC, NULL = list(PAPER_ROWS)[:2]
-"""Chapter 4's full ODISE row and its null-text row, by name."""
+IC, NULL, NO_UNET, NO_VAE = list(PAPER_ROWS)[:4]
+"""Chapter 4's full ODISE row, its null-text row and the rows without the UNet and without the VAE, by name."""
 METRICS = {
     "ch2": {
         "Grad-CAM, single template": ("gradcam", "single template"),
@@ -42,8 +42,12 @@ METRICS = {
     "ch4": {"ODISE (with CLIP ensemble)": ("odise_ablation", f"{IC} | ensemble", "all_mean"),
             "ODISE, head alone": ("odise_ablation", f"{IC} | head", "all_mean"),
             "w/o IC (null text)": ("odise_ablation", f"{NULL} | ensemble", "all_mean"),
+            "w/o (IC & UNet)": ("odise_ablation", f"{NO_UNET} | ensemble", "all_mean"),
+            "w/o (IC & VAE), no noise": ("odise_ablation", f"{NO_VAE} | ensemble", "all_mean"),
             "CLIP features only (region loss)": ("odise_ablation", f"{CLIP_ONLY} | ensemble", "all_mean"),
-            "all background": ("odise_ablation", "all background", "all_mean")},
+            "all background": ("odise_ablation", "all background", "all_mean"),
+            "ODISE, unseen classes": ("odise_ablation", f"{IC} | ensemble", "unseen_mean"),
+            "ODISE, head alone, unseen classes": ("odise_ablation", f"{IC} | head", "unseen_mean")},
     "ch5": {"CLIP zero-shot top-1": ("classifier_top1", "clip"),
             "diffusion classifier top-1": ("classifier_top1", "diffusion")},
     "ch6": {"diffusion classifier over shapes": ("classifier_top1", "shapes-dit"),

@@ -18,10 +18,9 @@ import numpy as np
 
 from ..data.paper import table1
 from ..eval.spread import compare
-from .across_zoos import IC, KINDS, METRICS, NULL, has, lookup, measured_zoos, table
-from .odise_parts import CLIP_AT_DIFFUSION_SIZE, CLIP_ONLY, PAPER_ROWS
+from .across_zoos import IC, KINDS, METRICS, NO_UNET, NO_VAE, NULL, has, lookup, measured_zoos, table
+from .odise_parts import CLIP_AT_DIFFUSION_SIZE, CLIP_ONLY
 
-NO_UNET, NO_VAE = list(PAPER_ROWS)[2:4]
 LITTLE = 0.02
 """A difference below this mIoU is "little": a claim that one setting adds little holds on a zoo where it adds
 less."""
