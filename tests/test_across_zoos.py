@@ -40,8 +40,8 @@ def test_a_chapter_prints_its_numbers_then_each_claim_with_its_verdict():
     zoos = {"seed 0 (shipped)": zoo(captioner_gain=0.05), "seed 1": zoo(), "seed 2": zoo()}
     text = chapter_verdicts(zoos, "ch4")
     assert "- the implicit captioner adds little: ODISE not above ODISE w/o IC" in text
-    assert "    holds on 2 of 3 zoos; a − b +0.017, within the spread" in text  # seed 0's captioner adds 0.05
-    assert "- ODISE trails a model on CLIP alone: CLIP features only above ODISE\n    holds on 3 of 3 zoos" in text
+    assert "    holds (zoo by zoo: 2 of 3); a − b +0.017, within the spread" in text  # seed 0's captioner adds 0.05
+    assert "- ODISE trails a model on CLIP alone: CLIP features only above ODISE\n    holds (zoo by zoo: 3 of 3)" in text
     assert "Grad-CAM" not in text  # only the chapter's own numbers and claims
     assert max(len(line) for line in text.splitlines()) <= 72
 
@@ -52,7 +52,7 @@ def test_zoos_measured_before_a_chapters_protocol_are_named_not_mixed_in():
     text = chapter_verdicts({"seed 0 (shipped)": zoo(), "seed 1": old}, "ch4")
     assert text.splitlines()[0] == "not measured with this chapter's protocol yet: seed 1"
     assert text.splitlines()[1].split() == ["seed", "0", "mean", "spread"]
-    assert "holds on 1 of 1 zoos; a − b +0.100, beyond the spread of the head seeds, 1 zoo" in " ".join(text.split())
+    assert "holds (zoo by zoo: 1 of 1); a − b +0.100, beyond the spread of the head seeds, 1 zoo" in " ".join(text.split())
     assert "seed 1" in chapter_verdicts({"seed 0 (shipped)": zoo(), "seed 1": old}, "ch2")  # other chapters keep it
 
 
@@ -61,17 +61,17 @@ def test_the_table_gives_each_zoo_its_mean_and_spread():
     lines = chapter_verdicts(zoos, "ch2").splitlines()
     assert lines[0].split() == ["seed", "0", "seed", "1", "mean", "spread"]
     assert lines[1].split()[-4:] == ["0.500", "0.400", "0.450", "0.100"]
-    assert "Grad-CAM of CLIP finds the named object: above a centred disc\n    holds on 2 of 2 zoos" in \
+    assert "Grad-CAM of CLIP finds the named object: above a centred disc\n    holds (zoo by zoo: 2 of 2)" in \
         "\n".join(lines)
     low = chapter_verdicts({"s": zoo(0.24)}, "ch2")
-    assert "above a centred disc\n    does not hold on 0 of 1 zoos; a − b -0.010" in low
+    assert "above a centred disc\n    does not hold (zoo by zoo: 0 of 1); a − b -0.010" in low
 
 
 def test_denoising_again_is_judged_at_its_last_step_not_the_largest_string():
     z = zoo()
     z["denoise_generated"] = {str(k): (0.6 if k == 9 else 0.4 if k == 10 else 0.5) for k in range(1, 11)}
     text = chapter_verdicts({"s": z}, "ch3")
-    assert "the last step above the first\n    does not hold on 0 of 1 zoos; a − b -0.100" in text
+    assert "the last step above the first does not hold (zoo by zoo: 0 of 1); a − b -0.100" in " ".join(text.split())
 
 
 def test_an_unknown_chapter_is_refused():

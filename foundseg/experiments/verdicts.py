@@ -276,8 +276,8 @@ def verdict_table(rows: list[dict]) -> str:
 
 def chapter_verdicts(zoos: dict[str, dict], chapter: str, width: int = 72) -> str:
     """Chapter ``chapter``'s numbers on each zoo (:func:`~foundseg.experiments.across_zoos.table`: each zoo's
-    value, mean and spread), then each of its claims (:data:`CLAIMS`) with its :func:`verdict`, as printable
-    text wrapped at ``width``. ``zoos`` are the evidence's part the chapter reads (``"dit"`` for chapter 6)."""
+    value, mean and spread), then each of its claims (:data:`CLAIMS`) with its :func:`verdict` (and on how many
+    zoos it holds taken one at a time), as printable text wrapped at ``width``. ``zoos`` are the evidence's part the chapter reads (``"dit"`` for chapter 6)."""
     if chapter not in METRICS:
         raise ValueError(f"chapter must be one of {list(METRICS)}, not {chapter!r}")
     if not zoos:
@@ -295,6 +295,7 @@ def chapter_verdicts(zoos: dict[str, dict], chapter: str, width: int = 72) -> st
         lines += textwrap.wrap(row["claim"], width, initial_indent="- ", subsequent_indent="  ")
         margin = "" if row["diff"] is None else f"; a − b {row['diff']:+.3f}, {row['reading'].split(' (')[0]}"
         over = "" if row["over"] == "zoos" or row["diff"] is None else f" of the {row['over']}"
-        lines += textwrap.wrap(f"{row['verdict']} on {row['zoos']} zoos{margin}{over}", width,
+        unit = "seed by seed" if chapter in KINDS else "zoo by zoo"  # chapter 6 compares shapes-dit's seeds
+        lines += textwrap.wrap(f"{row['verdict']} ({unit}: {row['zoos']}){margin}{over}", width,
                                initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines)
