@@ -48,3 +48,14 @@ def test_matched_flow_timesteps_have_the_unets_signal_to_noise_ratio():
         flow_snr, unet_snr = (1 - sigma) ** 2 / sigma ** 2, alphas[t] / (1 - alphas[t])
         assert np.log(flow_snr) == pytest.approx(np.log(unet_snr), abs=0.1), t  # within the rounding of t'
     assert list(matched_timesteps(pipe, [0, 500, 999]).values()) == sorted(matched_timesteps(pipe, [0, 500, 999]).values())
+
+
+def test_chapter_6_seeds_are_measured_on_the_chapters_test_objects():
+    seeds = read_evidence(Path(__file__).resolve().parents[1] / "book" / "data" / "evidence.json")["dit"]
+    n = current_scale().count("scenes") // 2
+    disc = disc_iou(prompted_items(n, 32)[WORD_ONLY])
+    assert [s["renoised"]["centred disc"] for s in seeds.values()] == pytest.approx([disc] * len(seeds))
+    shipped_unet = seeds["seed 0 (shipped)"]["renoised"]["shape word"]["UNet cross"]
+    for seed in seeds.values():  # every seed is read beside the same shipped shapes-sd
+        assert seed["renoised"]["shape word"]["UNet cross"] == pytest.approx(shipped_unet)
+        assert seed["renoised"]["dit t"] == {"0": 28, "200": 364, "400": 538, "600": 696, "800": 836, "999": 936}
