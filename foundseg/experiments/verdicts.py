@@ -227,11 +227,13 @@ def verdicts(evidence: dict, claims=CLAIMS) -> list[dict]:
     for c in claims:
         zoos = evidence.get(c.models, {})
         row = {**vars(c), "caveat": _fill(c.caveat, controls), **verdict(c, zoos)}
-        reads = [lookup(z, READS) for z in zoos.values() if has(z, READS)]
-        if c.shape_word and reads and min(reads) < READS_WORD:
+        if c.models == "dit" and row["over"] == "zoos":
+            row["over"] = "shapes-dit seeds"
+        reads = sorted({round(lookup(z, READS), 2) for z in zoos.values() if has(z, READS)})
+        if c.shape_word and reads and reads[0] < READS_WORD:
             row["verdict"] = "untestable on this model"
-            row["caveat"] += (f"; shapes-dit names the shape of {min(reads):.2f}–{max(reads):.2f} of test images "
-                              f"(diffusion classifier; chance 0.125)")
+            rate = "–".join(f"{r:.2f}" for r in (reads[0], reads[-1])[:len(reads)])
+            row["caveat"] += f"; shapes-dit names the shape of {rate} of test images (diffusion classifier; chance 0.125)"
         rows.append(row)
     return rows
 
@@ -269,8 +271,9 @@ def verdict_table(rows: list[dict]) -> str:
             lines.append(f"| **{point}** | | | | |")
         margin = ("–" if r["diff"] is None
                   else f"{r['diff']:+.3f} ({r['spread']:.3f} over {r['over']}; {r['reading']})")
+        unit = "shapes-dit seeds" if r["models"] == "dit" else "zoos"
         lines.append(f"| {r['claim']} (ch. {int(r['chapter'][:2])}; {r['paper']}) | **{r['verdict']}** "
-                     f"({r['zoos']} zoos) | {margin} | {r['caveat']} | {r['full_scale']} |")
+                     f"({r['zoos']} {unit}) | {margin} | {r['caveat']} | {r['full_scale']} |")
     return "\n".join(lines)
 
 
@@ -294,7 +297,7 @@ def chapter_verdicts(zoos: dict[str, dict], chapter: str, width: int = 72) -> st
     for row in verdicts({KINDS.get(chapter, "zoos"): zoos}, claims):
         lines += textwrap.wrap(row["claim"], width, initial_indent="- ", subsequent_indent="  ")
         margin = "" if row["diff"] is None else f"; a − b {row['diff']:+.3f}, {row['reading'].split(' (')[0]}"
-        over = "" if row["over"] == "zoos" or row["diff"] is None else f" of the {row['over']}"
+        over = "" if row["over"] in ("zoos", "shapes-dit seeds") or row["diff"] is None else f" of the {row['over']}"
         unit = "seed by seed" if chapter in KINDS else "zoo by zoo"  # chapter 6 compares shapes-dit's seeds
         lines += textwrap.wrap(f"{row['verdict']} ({unit}: {row['zoos']}){margin}{over}", width,
                                initial_indent="    ", subsequent_indent="    ")
