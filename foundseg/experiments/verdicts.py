@@ -227,13 +227,15 @@ def verdicts(evidence: dict, claims=CLAIMS) -> list[dict]:
     for c in claims:
         zoos = evidence.get(c.models, {})
         row = {**vars(c), "caveat": _fill(c.caveat, controls), **verdict(c, zoos)}
-        if c.models == "dit" and row["over"] == "zoos":
-            row["over"] = "shapes-dit seeds"
+        row["unit"] = "shapes-dit seeds" if c.models == "dit" else "zoos"  # what the values are one per
+        if row["over"] == "zoos":
+            row["over"] = row["unit"]
         reads = sorted({round(lookup(z, READS), 2) for z in zoos.values() if has(z, READS)})
         if c.shape_word and reads and reads[0] < READS_WORD:
             row["verdict"] = "untestable on this model"
-            rate = "–".join(f"{r:.2f}" for r in (reads[0], reads[-1])[:len(reads)])
-            row["caveat"] += f"; shapes-dit names the shape of {rate} of test images (diffusion classifier; chance 0.125)"
+            rate = f"{reads[0]:.2f}" if len(reads) == 1 else f"{reads[0]:.2f}–{reads[-1]:.2f}"
+            row["caveat"] += (f"; shapes-dit names the shape of {rate} of test images (diffusion classifier; "
+                              "chance 0.125)")
         rows.append(row)
     return rows
 
@@ -271,16 +273,16 @@ def verdict_table(rows: list[dict]) -> str:
             lines.append(f"| **{point}** | | | | |")
         margin = ("–" if r["diff"] is None
                   else f"{r['diff']:+.3f} ({r['spread']:.3f} over {r['over']}; {r['reading']})")
-        unit = "shapes-dit seeds" if r["models"] == "dit" else "zoos"
         lines.append(f"| {r['claim']} (ch. {int(r['chapter'][:2])}; {r['paper']}) | **{r['verdict']}** "
-                     f"({r['zoos']} {unit}) | {margin} | {r['caveat']} | {r['full_scale']} |")
+                     f"({r['zoos']} {r['unit']}) | {margin} | {r['caveat']} | {r['full_scale']} |")
     return "\n".join(lines)
 
 
 def chapter_verdicts(zoos: dict[str, dict], chapter: str, width: int = 72) -> str:
     """Chapter ``chapter``'s numbers on each zoo (:func:`~foundseg.experiments.across_zoos.table`: each zoo's
     value, mean and spread), then each of its claims (:data:`CLAIMS`) with its :func:`verdict` (and on how many
-    zoos it holds taken one at a time), as printable text wrapped at ``width``. ``zoos`` are the evidence's part the chapter reads (``"dit"`` for chapter 6)."""
+    zoos it holds taken one at a time), as printable text wrapped at ``width``. ``zoos`` are the evidence's part
+    the chapter reads (``"dit"`` for chapter 6)."""
     if chapter not in METRICS:
         raise ValueError(f"chapter must be one of {list(METRICS)}, not {chapter!r}")
     if not zoos:
@@ -297,7 +299,7 @@ def chapter_verdicts(zoos: dict[str, dict], chapter: str, width: int = 72) -> st
     for row in verdicts({KINDS.get(chapter, "zoos"): zoos}, claims):
         lines += textwrap.wrap(row["claim"], width, initial_indent="- ", subsequent_indent="  ")
         margin = "" if row["diff"] is None else f"; a − b {row['diff']:+.3f}, {row['reading'].split(' (')[0]}"
-        over = "" if row["over"] in ("zoos", "shapes-dit seeds") or row["diff"] is None else f" of the {row['over']}"
+        over = "" if row["over"] == row["unit"] or row["diff"] is None else f" of the {row['over']}"
         unit = "seed by seed" if chapter in KINDS else "zoo by zoo"  # chapter 6 compares shapes-dit's seeds
         lines += textwrap.wrap(f"{row['verdict']} ({unit}: {row['zoos']}){margin}{over}", width,
                                initial_indent="    ", subsequent_indent="    ")
