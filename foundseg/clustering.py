@@ -4,7 +4,8 @@ ground truth (the paper's Fig. 4 groups denoiser features with it).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .maps import resize_maps
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int = 50, seed: int = 0) -> torch.Tensor:
@@ -80,7 +81,5 @@ def cluster_features(features: torch.Tensor, k: int, size=None, seed: int = 0) -
     (torch.Size([8, 12]), torch.int64, [0, 1, 2])
     """
     c, h, w = features.shape
-    labels = kmeans(features.reshape(c, -1).T, k, seed=seed).reshape(1, 1, h, w).float()
-    if size is not None:
-        labels = F.interpolate(labels, size=tuple(size), mode="nearest")
-    return labels[0, 0].long()
+    labels = kmeans(features.reshape(c, -1).T, k, seed=seed).reshape(h, w)
+    return labels if size is None else resize_maps(labels, size, "nearest").long()

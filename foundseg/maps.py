@@ -7,20 +7,39 @@ import torch
 import torch.nn.functional as F
 
 
-def resize_maps(maps: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
+NORMALISATIONS = (None, "minmax", "max", "sigmoid")
+
+
+def resize_maps(maps: torch.Tensor, size, mode: str = "bilinear", normalise: str | None = None) -> torch.Tensor:
     """Maps (..., h, w) resized to ``size`` (H, W) with ``mode`` interpolation (``"bilinear"``, ``"bicubic"``
-    or ``"nearest"``), each map on its own, in float32.
+    or ``"nearest"``), each map on its own, then normalised per map: ``None`` (as resized), ``"minmax"`` (to
+    [0, 1], see :func:`minmax`), ``"max"`` (divided by its maximum) or ``"sigmoid"`` (mask logits to weights).
+
+    A floating tensor keeps its dtype, any other becomes float32. A (N, C, h, w) tensor goes to
+    ``F.interpolate`` as it is (features and mask logits resize as PyTorch models resize them); other leading
+    shapes are grouped as (-1, C, h, w).
 
     >>> resize_maps(torch.ones(2, 3, 4, 4), (8, 8)).shape
     torch.Size([2, 3, 8, 8])
     >>> resize_maps(torch.tensor([[0.0, 1.0]]), (1, 4), "nearest").tolist()
     [[0.0, 0.0, 1.0, 1.0]]
+    >>> resize_maps(torch.tensor([[1.0, 4.0]]), (1, 4), "nearest", normalise="max").tolist()
+    [[0.25, 0.25, 1.0, 1.0]]
     """
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
+    if maps.ndim < 2:
+        raise ValueError(f"maps must have at least two axes (h, w), got shape {tuple(maps.shape)}")
     size = tuple(size)
-    lead = maps.shape[:-2]
-    flat = maps.reshape(-1, 1, *maps.shape[-2:]).float()
+    maps = maps if maps.is_floating_point() else maps.float()
+    grouped = maps.reshape(-1, *maps.shape[-3:]) if maps.ndim > 2 else maps[None, None]
     corners = {} if mode == "nearest" else {"align_corners": False}
-    return F.interpolate(flat, size=size, mode=mode, **corners).reshape(*lead, *size)
+    out = F.interpolate(grouped, size=size, mode=mode, **corners).reshape(*maps.shape[:-2], *size)
+    if normalise == "minmax":
+        return minmax(out)
+    if normalise == "max":
+        return out / out.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
+    return out.sigmoid() if normalise == "sigmoid" else out
 
 
 def minmax(maps):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..batching import batched
+from ..maps import resize_maps
 from ..models.clip_embeddings import pixel_values
 
 
@@ -31,4 +31,4 @@ def clip_features(clip, images: np.ndarray, size=(8, 8), batch: int = 256) -> to
         side = int(tokens.shape[1] ** 0.5)
         return model.vision_model.post_layernorm(tokens).transpose(1, 2).reshape(len(tokens), -1, side, side)
 
-    return F.interpolate(batched(grid, len(images), batch), size=tuple(size), mode="bilinear", align_corners=False)
+    return resize_maps(batched(grid, len(images), batch), size)

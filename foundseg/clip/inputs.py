@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..batching import batch_slices
 from ..data.images import fit_size, load_image, model_input
+from ..maps import resize_maps
 from ..models.clip_embeddings import pixel_values
 
 
@@ -81,7 +81,7 @@ def token_grid(pixels: torch.Tensor, patch: int) -> tuple[int, int]:
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """(C, h, w) maps → (C, H, W) float32 numpy, bilinear."""
-    return F.interpolate(maps[None].float(), size=size, mode="bilinear", align_corners=False)[0].cpu().numpy()
+    return resize_maps(maps.float(), size).cpu().numpy()
 
 
 def vision_tokens_before(model, pixels: torch.Tensor, layer: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..maps import resize_maps
 from ..models.activations import capture_outputs
 from .denoiser import denoiser, denoiser_pass, is_mmdit
 from .latents import add_noise, encode_image
@@ -94,7 +95,7 @@ def combine_layers(features: list[torch.Tensor]) -> torch.Tensor:
     """Layer features (C, h, w) upsampled to the largest of them, then their mean when they share a width, else
     their concatenation over channels divided by their number."""
     hw = max(f.shape[-2:] for f in features)
-    features = [F.interpolate(f[None], size=hw, mode="bilinear", align_corners=False)[0] for f in features]
+    features = [resize_maps(f, hw) for f in features]
     if len({f.shape[0] for f in features}) == 1:
         return torch.stack(features).mean(0)
     return torch.cat(features) / len(features)

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..maps import resize_maps
 from ..models.activations import capture_outputs
 from .latents import add_noise, vae_latents
 
@@ -213,5 +214,4 @@ def fuse(features: dict[str, torch.Tensor], size) -> torch.Tensor:
     """
     if not features:
         raise ValueError("features is empty")
-    return torch.cat([F.interpolate(F.normalize(f.float(), dim=1), size=tuple(size), mode="bilinear",
-                                    align_corners=False) for _, f in sorted(features.items())], 1)
+    return torch.cat([resize_maps(F.normalize(f.float(), dim=1), size) for _, f in sorted(features.items())], 1)

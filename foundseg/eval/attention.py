@@ -12,7 +12,7 @@ from ..clustering import choose_k, cluster_features
 from ..diffusion import (EVERY_STEP, AttentionMaps, Capture, denoise_attention, encode_image, generate,
                          renoise_attention_at)
 from ..diffusion.features import combine_layers, layer_features
-from ..maps import minmax, resize_maps
+from ..maps import resize_maps
 from .judge import judge
 from .metrics import binary_iou, centred_disc, cluster_scores, mean_or_nan
 
@@ -37,9 +37,7 @@ def map_iou(attention: torch.Tensor, mask, threshold: float = 0.5, normalise: st
     if normalise not in NORMALISATIONS:
         raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
     mask = np.asarray(mask, bool)
-    m = resize_maps(attention, mask.shape).cpu().numpy()
-    m = minmax(m) if normalise == "minmax" else m / max(m.max(), 1e-12)
-    return binary_iou(m >= threshold, mask)
+    return binary_iou(resize_maps(attention, mask.shape, normalise=normalise).cpu().numpy() >= threshold, mask)
 
 
 def by_resolution(maps: AttentionMaps) -> dict[int, torch.Tensor]:

@@ -30,6 +30,7 @@ from ..diffusion.odise import ImplicitCaptioner, OdiseConfig, fuse, odise_featur
 from ..eval.metrics import ConfusionMatrix, cluster_scores
 from ..heads import (ODISE_ALPHA, ODISE_BETA, class_probabilities, geometric_ensemble, mask_pooled_probabilities,
                      seen_labels, semantic_inference, train_mask_head, train_probe)
+from ..maps import resize_maps
 from ..models.clip_embeddings import embed_images
 from ..progress import progress_bar
 
@@ -279,8 +280,7 @@ def _run_rows(pipe, clip, rows, n_train, n_test, seeds, steps, captioner_steps, 
                         out[variant][k].append(v)
             probe = train_probe(tr_feats, tr_labels, 1 + len(SEEN_CLASSES), seed, min(PROBE_STEPS, steps))
             with torch.no_grad():
-                logits = torch.nn.functional.interpolate(probe(te_feats), size=te_masks.shape[-2:], mode="bilinear",
-                                                         align_corners=False)
+                logits = resize_maps(probe(te_feats), te_masks.shape[-2:])
                 pred = probe_classes[logits.argmax(1).cpu()].numpy()
             for k, v in _score(pred, te_masks).items():
                 out["probe"][k].append(v)

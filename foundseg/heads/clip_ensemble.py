@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..maps import resize_maps
+
 ODISE_ALPHA, ODISE_BETA = 0.35, 0.65
 """CLIP's exponent for seen and for unseen classes in ODISE's ensemble (``clip_head.alpha`` / ``.beta``)."""
 
@@ -29,7 +31,7 @@ def mask_pooled_probabilities(dense_embeds: torch.Tensor, mask_logits: torch.Ten
     >>> mask_pooled_probabilities(dense, masks, torch.eye(2), 100.0).round(decimals=3).tolist()
     [[[0.0, 1.0]]]
     """
-    weights = F.interpolate(mask_logits, size=dense_embeds.shape[-2:], mode="bilinear", align_corners=False).sigmoid()
+    weights = resize_maps(mask_logits, dense_embeds.shape[-2:], normalise="sigmoid")
     pooled = torch.einsum("bqhw,bphw->bqp", weights, dense_embeds) / weights.sum((2, 3))[..., None].clamp(min=1e-6)
     sims = F.normalize(pooled, dim=-1) @ F.normalize(text_embeds, dim=-1).T
     return (logit_scale * sims).softmax(-1)

@@ -21,6 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
+from ..maps import resize_maps
+
 CLASS_WEIGHT, MASK_WEIGHT, DICE_WEIGHT, NO_OBJECT_WEIGHT = 2.0, 5.0, 5.0, 0.1
 """Mask2Former's loss and matching weights (class, mask cross-entropy, dice) and the no-object class weight."""
 
@@ -105,7 +107,7 @@ def semantic_inference(class_probs: torch.Tensor, mask_logits: torch.Tensor, siz
     >>> semantic_inference(probs, masks, (2, 2)).tolist()
     [[[0, 0], [1, 1]]]
     """
-    up = F.interpolate(mask_logits, size=tuple(size), mode="bilinear", align_corners=False).sigmoid()
+    up = resize_maps(mask_logits, size, normalise="sigmoid")
     return torch.einsum("bqk,bqhw->bkhw", class_probs, up).argmax(1)
 
 
@@ -123,7 +125,7 @@ def pairwise_costs(class_logits: torch.Tensor, mask_logits: torch.Tensor, labels
     ([[False, True, False]], [0.8, 0.0])
     """
     b, q, n_cls = class_logits.shape
-    up = F.interpolate(mask_logits, size=labels.shape[-2:], mode="bilinear", align_corners=False).flatten(2)
+    up = resize_maps(mask_logits, labels.shape[-2:]).flatten(2)
     flat = labels.flatten(1)
     valid = (flat != ignore_index).to(up.dtype)                                      # (B, P)
     onehot = F.one_hot(flat.clamp(max=n_cls - 2), n_cls - 1).to(up.dtype) * valid[..., None]  # (B, P, L)

@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..maps import resize_maps
+
 
 class LinearProbe(nn.Module):
     """Standardisation (fixed mean and standard deviation per channel) and a 1×1 convolution to ``classes``
@@ -39,8 +41,7 @@ def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: 
     >>> round(segmentation_loss(torch.zeros(1, 3, 4, 4), labels).item(), 3)  # uniform over 3 classes: ln 3
     1.099
     """
-    up = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
-    return F.cross_entropy(up, labels, ignore_index=ignore_index)
+    return F.cross_entropy(resize_maps(logits, labels.shape[-2:]), labels, ignore_index=ignore_index)
 
 
 def train_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, classes: int, seed: int, steps: int = 300,

@@ -89,10 +89,10 @@ def map_to_image(attention, image, mode: str = "bilinear") -> np.ndarray:
     """
     import torch
 
-    from ..maps import minmax, resize_maps
+    from ..maps import resize_maps
 
     m = torch.as_tensor(attention, dtype=torch.float32).cpu()
-    return minmax(resize_maps(m, np.asarray(image).shape[:2], mode).numpy())
+    return resize_maps(m, np.asarray(image).shape[:2], mode, normalise="minmax").numpy()
 
 
 def layer_panels(maps, image, prefix: str = "up_blocks") -> tuple[list[np.ndarray], list[str]]:
