@@ -1,4 +1,5 @@
-"""The project's own promises: two set-up commands, CI calling the test one, dependency lists in step."""
+"""The project's own promises: two set-up commands, CI calling the test one, dependency lists in step, an API page that names what exists."""
+import importlib
 import re
 import tomllib
 from pathlib import Path
@@ -68,8 +69,6 @@ def test_executed_chapters_hold_no_progress_bars():
 
 def test_every_name_the_api_page_lists_exists():
     """A stale name in book/api.md fails the book's build (autodoc warns, the build runs with -W)."""
-    import importlib
-
     text = (ROOT / "book" / "api.md").read_text()
     missing = [f"{module}.{name.strip()}"
                for module, members in re.findall(r"automodule:: (\S+)\n\s+:members: (.*)", text)
