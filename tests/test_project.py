@@ -1,4 +1,5 @@
-"""The project's own promises: two set-up commands, CI calling the test one, dependency lists in step, an API page that names what exists."""
+"""The project's own promises: two set-up commands, CI calling the test one, dependency lists in step,
+an API page naming only what exists."""
 import importlib
 import re
 import tomllib
